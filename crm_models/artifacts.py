@@ -1,0 +1,119 @@
+"""Versioned artefact folders: ``<root>/<version>/`` plus a ``current`` pointer.
+
+Each build writes into a fresh version folder with a ``metadata.json``, then
+``promote`` rewrites the ``current`` text file atomically. Running processes compare
+the pointer with the version they hold and reload when it moves, so a new model or
+index is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from crm_models.errors import ArtifactMissing, DataError
+
+logger = logging.getLogger(__name__)
+
+POINTER = "current"
+METADATA = "metadata.json"
+
+_LIBRARIES = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "joblib",
+    "faiss-cpu",
+    "sentence-transformers",
+    "torch",
+    "SQLAlchemy",
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries an artefact depends on."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def new_version_dir(root: Path) -> tuple[str, Path]:
+    """Create and return a fresh ``<root>/<timestamp>`` folder and its version."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    version, n = stamp, 1
+    while (root / version).exists():
+        n += 1
+        version = f"{stamp}-{n}"
+    path = root / version
+    path.mkdir(parents=True)
+    return version, path
+
+
+def promote(root: Path, version: str) -> None:
+    """Point ``<root>/current`` at ``version`` (atomic replace)."""
+    if not (root / version / METADATA).is_file():
+        raise ArtifactMissing(f"{root / version} has no {METADATA}; nothing to promote")
+    tmp = root / f".{POINTER}.tmp"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, root / POINTER)
+    logger.info("artifacts.promoted root=%s version=%s", root.name, version)
+
+
+def current_version(root: Path) -> str | None:
+    """The promoted version under ``root``, or ``None`` when nothing is promoted."""
+    try:
+        version = (root / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return version or None
+
+
+def current_dir(root: Path) -> Path:
+    """The promoted version's folder.
+
+    Raises:
+        ArtifactMissing: nothing has been promoted under ``root``, or the folder
+            the pointer names is gone.
+    """
+    version = current_version(root)
+    if version is None:
+        raise ArtifactMissing(f"no promoted version under {root} (no '{POINTER}' file)")
+    path = root / version
+    if not (path / METADATA).is_file():
+        raise ArtifactMissing(f"{root / POINTER} names {version}, which is missing")
+    return path
+
+
+def write_metadata(folder: Path, data: dict[str, Any]) -> None:
+    """Write ``metadata.json`` (indented, keys sorted) into ``folder``."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    (folder / METADATA).write_text(text + "\n", encoding="utf-8")
+
+
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """Read ``metadata.json`` from ``folder``.
+
+    Raises:
+        ArtifactMissing: the file is not there.
+        DataError: the file is not a JSON object.
+    """
+    path = folder / METADATA
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ArtifactMissing(f"{path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{path} does not hold a JSON object")
+    return data

@@ -1,0 +1,1 @@
+"""Feedback from live conversations: event consumer, outcomes, masking, reports."""

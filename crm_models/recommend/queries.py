@@ -1,0 +1,125 @@
+"""The store reads the recommender needs (small, indexed queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy.orm import Session
+
+from crm_models.store.schema import Order, OrderLine, OrderStatus, Product
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A product as the recommender sees it (name as stored, upper case)."""
+
+    product_id: int
+    stock_code: str
+    name: str
+    price_pence: int
+
+
+def _item(product: Product) -> CatalogItem:
+    return CatalogItem(
+        product_id=product.id,
+        stock_code=product.stock_code,
+        name=product.name,
+        price_pence=product.unit_price_pence,
+    )
+
+
+def _sellable() -> tuple[ColumnElement[bool], ...]:
+    return (
+        Product.active.is_(True),
+        Product.is_merchandise.is_(True),
+        func.length(func.trim(Product.name)) > 0,
+    )
+
+
+def merchandise(*, session: Session) -> list[CatalogItem]:
+    """Every active merchandise product with a name, by id."""
+    rows = session.scalars(select(Product).where(*_sellable()).order_by(Product.id))
+    return [_item(p) for p in rows]
+
+
+def items_by_id(
+    *, session: Session, product_ids: Iterable[int], sellable_only: bool = True
+) -> dict[int, CatalogItem]:
+    """The products among ``product_ids`` by id; only sellable ones by default."""
+    ids = sorted({int(i) for i in product_ids})
+    if not ids:
+        return {}
+    query = select(Product).where(Product.id.in_(ids))
+    if sellable_only:
+        query = query.where(*_sellable())
+    return {p.id: _item(p) for p in session.scalars(query)}
+
+
+def purchased_ids(*, session: Session, customer_id: int) -> set[int]:
+    """Every product the customer has in a non-cancelled order."""
+    query = (
+        select(distinct(OrderLine.product_id))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.customer_id == customer_id, Order.status != OrderStatus.CANCELLED)
+    )
+    return set(session.scalars(query))
+
+
+def recent_purchases(
+    *, session: Session, customer_id: int, now: datetime, limit: int = 20
+) -> list[int]:
+    """Up to ``limit`` distinct products of the latest orders, newest first."""
+    last = func.max(Order.placed_at)
+    query = (
+        select(OrderLine.product_id, last)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.customer_id == customer_id,
+            Order.status != OrderStatus.CANCELLED,
+            Order.placed_at < now,
+        )
+        .group_by(OrderLine.product_id)
+        .order_by(last.desc(), OrderLine.product_id)
+        .limit(limit)
+    )
+    return [int(pid) for pid, _ in session.execute(query)]
+
+
+def bestsellers(
+    *, session: Session, now: datetime, days: int = 90, limit: int = 50
+) -> list[tuple[int, int]]:
+    """``(product_id, n_orders)`` of the most ordered sellable products lately."""
+    n_orders = func.count(distinct(Order.id))
+    query = (
+        select(OrderLine.product_id, n_orders)
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Product, Product.id == OrderLine.product_id)
+        .where(
+            Order.status != OrderStatus.CANCELLED,
+            Order.placed_at >= now - timedelta(days=days),
+            Order.placed_at < now,
+            *_sellable(),
+        )
+        .group_by(OrderLine.product_id)
+        .order_by(n_orders.desc(), OrderLine.product_id)
+        .limit(limit)
+    )
+    return [(int(pid), int(n)) for pid, n in session.execute(query)]
+
+
+def order_baskets(*, session: Session) -> tuple[list[int], list[int]]:
+    """Parallel ``(order_ids, product_ids)`` of every non-cancelled order line."""
+    query = (
+        select(OrderLine.order_id, OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.status != OrderStatus.CANCELLED)
+    )
+    order_ids: list[int] = []
+    product_ids: list[int] = []
+    for order_id, product_id in session.execute(query):
+        order_ids.append(order_id)
+        product_ids.append(product_id)
+    return order_ids, product_ids

@@ -1,0 +1,135 @@
+"""The store's purchase history as data frames, for training (not for serving).
+
+Times are float days since the Unix epoch (UTC), the unit every feature and label
+function works in. A cancelled order's cancellation time is its ``updated_at`` (the
+seed sets it to the credit note that reversed the order, a chat cancellation to the
+moment it happened); before that moment the order counts as a normal purchase, so
+a feature as of an earlier cutoff never sees a cancellation from its future.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_models.store.schema import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    Refund,
+    RefundStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400.0
+NOT_CANCELLED = math.inf
+# Refund statuses that mean money went back to the customer.
+MONEY_BACK = frozenset({RefundStatus.APPROVED, RefundStatus.PAID})
+
+
+def to_days(moment: datetime) -> float:
+    """A timezone-aware datetime as float days since the epoch."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: times must be timezone-aware")
+    return moment.timestamp() / SECONDS_PER_DAY
+
+
+def from_days(days: float) -> datetime:
+    """Float days since the epoch as a UTC datetime."""
+    return datetime.fromtimestamp(days * SECONDS_PER_DAY, tz=timezone.utc)
+
+
+def cancelled_at(
+    status: OrderStatus, placed_at: datetime, updated_at: datetime
+) -> float:
+    """When an order was cancelled (days), or ``inf`` if it is not."""
+    if status != OrderStatus.CANCELLED:
+        return NOT_CANCELLED
+    return to_days(max(updated_at, placed_at))
+
+
+@dataclass(frozen=True)
+class Events:
+    """All purchase events of the store.
+
+    Attributes:
+        orders: order_id, customer_id, placed (days), total_pence, cancelled_at
+            (days, ``inf`` when not cancelled).
+        lines: order_id, product_id.
+        refunds: customer_id, created (days), amount_pence, money_back (bool:
+            approved or paid, as opposed to requested or rejected).
+    """
+
+    orders: pd.DataFrame
+    lines: pd.DataFrame
+    refunds: pd.DataFrame
+
+    @property
+    def last_order_day(self) -> float:
+        """The time (days) of the latest order in the store."""
+        return float(self.orders["placed"].max())
+
+
+def load_events(*, session: Session) -> Events:
+    """Read every order, order line and refund of the store (three queries)."""
+    order_rows = session.execute(
+        select(
+            Order.id,
+            Order.customer_id,
+            Order.placed_at,
+            Order.total_pence,
+            Order.status,
+            Order.updated_at,
+        )
+    ).all()
+    orders = pd.DataFrame(
+        {
+            "order_id": np.array([r.id for r in order_rows], dtype=np.int64),
+            "customer_id": np.array(
+                [r.customer_id for r in order_rows], dtype=np.int64
+            ),
+            "placed": np.array([to_days(r.placed_at) for r in order_rows]),
+            "total_pence": np.array(
+                [r.total_pence for r in order_rows], dtype=np.float64
+            ),
+            "cancelled_at": np.array(
+                [cancelled_at(r.status, r.placed_at, r.updated_at) for r in order_rows]
+            ),
+        }
+    )
+    line_rows = session.execute(select(OrderLine.order_id, OrderLine.product_id)).all()
+    lines = pd.DataFrame(line_rows, columns=["order_id", "product_id"]).astype("int64")
+    refund_rows = session.execute(
+        select(
+            Refund.customer_id, Refund.created_at, Refund.amount_pence, Refund.status
+        )
+    ).all()
+    refunds = pd.DataFrame(
+        {
+            "customer_id": np.array(
+                [r.customer_id for r in refund_rows], dtype=np.int64
+            ),
+            "created": np.array([to_days(r.created_at) for r in refund_rows]),
+            "amount_pence": np.array(
+                [r.amount_pence for r in refund_rows], dtype=np.float64
+            ),
+            "money_back": np.array(
+                [r.status in MONEY_BACK for r in refund_rows], dtype=bool
+            ),
+        }
+    )
+    logger.info(
+        "scoring.dataset.loaded orders=%s lines=%s refunds=%s",
+        len(orders),
+        len(lines),
+        len(refunds),
+    )
+    return Events(orders=orders, lines=lines, refunds=refunds)

@@ -1,0 +1,1 @@
+"""The CRM store: schema, engine and sessions, repositories, seed."""

@@ -1,0 +1,286 @@
+"""Tables of the CRM store (SQLAlchemy 2 declarative, typed).
+
+Money is integer pence. Timestamps are timezone-aware UTC: ``UTCDateTime`` stores them
+naive-in-UTC on SQLite (which has no zone) and hands back aware datetimes everywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime column that always returns UTC-aware values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every CRM table."""
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the value ("shipped"), not the member name; no native DB enum type, so
+    # adding a member needs no migration on PostgreSQL.
+    return Enum(
+        cls,
+        native_enum=False,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class OrderStatus(enum.StrEnum):
+    PROCESSING = "processing"  # paid, not yet handed to the carrier: cancellable
+    SHIPPED = "shipped"  # with the carrier
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+class ShipmentStatus(enum.StrEnum):
+    PENDING = "pending"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class RefundStatus(enum.StrEnum):
+    REQUESTED = "requested"  # waiting for an agent's review
+    APPROVED = "approved"  # will be paid
+    PAID = "paid"
+    REJECTED = "rejected"
+
+
+class TicketStatus(enum.StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    CLOSED = "closed"
+
+
+class Outcome(enum.StrEnum):
+    RESOLVED_BY_BOT = "resolved_by_bot"
+    TICKET_OPENED = "ticket_opened"
+    ORDER_CANCELLED = "order_cancelled"
+    REFUND_CREATED = "refund_created"
+    RECOMMENDATION_SHOWN = "recommendation_shown"
+    ABANDONED = "abandoned"
+    OUT_OF_SCOPE = "out_of_scope"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the source's id
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    country: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    newsletter: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    orders: Mapped[list[Order]] = relationship(back_populates="customer")
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stock_code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit_price_pence: Mapped[int] = mapped_column(Integer)
+    # False for postage, fees, manual adjustments and other non-merchandise codes.
+    is_merchandise: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_placed", "customer_id", "placed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_number: Mapped[str] = mapped_column(String(16), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus))
+    payment_status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus))
+    total_pence: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="GBP")
+    shipping_country: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.now(), onupdate=func.now()
+    )
+
+    customer: Mapped[Customer] = relationship(back_populates="orders")
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.id"
+    )
+    shipment: Mapped[Shipment | None] = relationship(back_populates="order")
+    refunds: Mapped[list[Refund]] = relationship(back_populates="order")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_pence: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    carrier: Mapped[str] = mapped_column(String(40))
+    tracking_code: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[ShipmentStatus] = mapped_column(_enum(ShipmentStatus))
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expected_delivery: Mapped[date] = mapped_column(Date)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    order: Mapped[Order] = relationship(back_populates="shipment")
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    amount_pence: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[RefundStatus] = mapped_column(_enum(RefundStatus))
+    reason: Mapped[str] = mapped_column(String(200))
+    # "return" for the source data's credit notes, "chat" for the assistant's.
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    order: Mapped[Order | None] = relationship(back_populates="refunds")
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    reason: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[int] = mapped_column(Integer)  # 1 (urgent) .. 4 (low)
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus))
+    summary: Mapped[str] = mapped_column(Text)
+    assigned_to: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MessageLog(Base):
+    """One customer message as feedback: masked text and what NLU made of it."""
+
+    __tablename__ = "message_log"
+    __table_args__ = (UniqueConstraint("event_key", name="uq_message_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(64))  # idempotency key of the event
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    text_masked: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    runner_up: Mapped[str | None] = mapped_column(String(64))
+    runner_up_confidence: Mapped[float | None] = mapped_column(Float)
+    entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ConversationOutcome(Base):
+    """Per conversation: how it ended, as far as the event log tells."""
+
+    __tablename__ = "conversation_outcomes"
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    n_user_messages: Mapped[int] = mapped_column(Integer, default=0)
+    n_fallbacks: Mapped[int] = mapped_column(Integer, default=0)
+    # All outcomes seen, e.g. ["recommendation_shown", "order_cancelled"]; the
+    # headline ``outcome`` is the most significant of them.
+    outcomes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class ConsumerOffset(Base):
+    """Where the feedback consumer stopped reading an event source."""
+
+    __tablename__ = "consumer_offsets"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class SeedInfo(Base):
+    """What the seed loaded: one row per seed run, so a rerun can do nothing."""
+
+    __tablename__ = "seed_info"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # sha256 of both input files and every option that shapes the rows.
+    checksum: Mapped[str] = mapped_column(String(64))
+    today: Mapped[date] = mapped_column(Date)
+    shift_days: Mapped[int] = mapped_column(Integer)
+    n_customers: Mapped[int] = mapped_column(Integer)
+    random_seed: Mapped[int] = mapped_column(Integer)
+    row_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    seeded_at: Mapped[datetime] = mapped_column(UTCDateTime)

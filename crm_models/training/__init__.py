@@ -1,0 +1,1 @@
+"""Offline learning jobs: retraining (and, with #4, evaluation and the quality gate)."""

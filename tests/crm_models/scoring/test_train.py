@@ -1,0 +1,129 @@
+"""Training on a small synthetic store: it runs, saves, promotes and loads back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy.orm import Session
+
+from crm_models import artifacts
+from crm_models.errors import DataError
+from crm_models.scoring.dataset import Events, from_days, load_events
+from crm_models.scoring.features import FEATURES
+from crm_models.scoring.labels import TARGETS
+from crm_models.scoring.scorer import get_scorer, load_scorer
+from crm_models.scoring.train import (
+    TrainConfig,
+    TrainResult,
+    format_table,
+    stacked_rows,
+    train,
+)
+from crm_models.store.db import create_schema, make_engine
+from tests.crm_models.scoring.builders import CUTOFF, synthetic_history
+
+pytestmark = pytest.mark.ml
+CONFIG = TrainConfig(n_resamples=50)
+
+
+@pytest.fixture(scope="module")
+def synthetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('synthetic')}/crm.db")
+    create_schema(engine)
+    with Session(engine) as session:
+        synthetic_history(session, n_customers=300, seed=1)
+        session.commit()
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def events(synthetic_session: Session) -> Events:
+    return load_events(session=synthetic_session)
+
+
+@pytest.fixture(scope="module")
+def trained(events: Events, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    return train(
+        events=events, out_root=tmp_path_factory.mktemp("scoring"), config=CONFIG
+    )
+
+
+def test_training_writes_models_and_metadata_and_promotes(
+    trained: TrainResult, events: Events
+) -> None:
+    root = trained.folder.parent
+    last_day = from_days(events.last_order_day).date()
+    meta = artifacts.read_metadata(trained.folder)
+
+    assert artifacts.current_version(root) == trained.version
+    assert {p.name for p in trained.folder.iterdir()} == {
+        "metadata.json",
+        *(f"{target}.joblib" for target in TARGETS),
+    }
+    assert meta["features"] == list(FEATURES)
+    assert meta["cutoffs"]["test"] == (last_day - timedelta(days=99)).isoformat()
+    assert meta["cutoffs"]["train"][0] == (last_day - timedelta(days=189)).isoformat()
+    assert set(meta["models"]) == set(TARGETS)
+    for target in TARGETS:
+        model = meta["models"][target]
+        assert model["kind"] in ("logistic", "boosting")
+        assert set(model["test_auc"]) == {"rfm", "logistic", "boosting", "chosen"}
+        assert 0 < model["threshold"] < 1
+    assert "scikit-learn" in meta["library_versions"]
+
+
+def test_the_models_learn_something(trained: TrainResult) -> None:
+    by_target = {report.target: report for report in trained.reports}
+
+    # The synthetic customers buy at steady, individual rates: history predicts.
+    assert by_target["propensity"].test_auc["chosen"][0] > 0.7
+    assert by_target["churn_risk"].test_auc["chosen"][0] > 0.6
+    assert "propensity" in format_table(trained.reports)
+
+
+def test_saved_models_give_the_same_predictions(
+    trained: TrainResult, events: Events
+) -> None:
+    X = stacked_rows(events, (float(np.floor(events.last_order_day)),))[
+        list(FEATURES)
+    ].to_numpy()
+
+    loaded = load_scorer(trained.folder, version=trained.version)
+
+    for target in TARGETS:
+        expected = trained.models[target].predict_proba(X)[:, 1]
+        np.testing.assert_array_equal(
+            loaded.models[target].predict_proba(X)[:, 1], expected
+        )
+
+
+def test_the_promoted_models_score_a_customer(
+    trained: TrainResult, synthetic_session: Session
+) -> None:
+    scorer = get_scorer(trained.folder.parent)
+
+    scores = scorer.score(session=synthetic_session, customer_id=7, now=CUTOFF)
+
+    assert scorer.version == trained.version
+    assert 0 <= scores.propensity <= 1
+    assert scores.segment in ("champion", "loyal", "at risk", "new", "hibernating")
+    assert all(scores.reasons[target] for target in TARGETS)
+
+
+def test_training_is_repeatable(
+    trained: TrainResult, events: Events, tmp_path: Path
+) -> None:
+    again = train(events=events, out_root=tmp_path, config=CONFIG, promote=False)
+
+    assert [r.test_auc for r in again.reports] == [r.test_auc for r in trained.reports]
+    assert artifacts.current_version(tmp_path) is None  # nothing promoted
+
+
+def test_a_store_without_history_is_refused(session: Session, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no orders"):
+        train(events=load_events(session=session), out_root=tmp_path)

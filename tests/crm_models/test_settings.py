@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import date, timezone
+
+import pytest
+
+from crm_models.errors import ConfigError
+from crm_models.settings import Settings
+
+
+def test_embedded_default_needs_no_settings(tmp_path) -> None:
+    settings = Settings.from_env({"SHOP_VAR_DIR": str(tmp_path)})
+
+    assert settings.database_url == f"sqlite:///{tmp_path / 'crm.db'}"
+    assert settings.event_log_url == f"sqlite:///{tmp_path / 'events.db'}"
+    assert settings.today is None
+    assert settings.now().tzinfo is timezone.utc
+
+
+def test_local_secrets_are_made_once_and_kept(tmp_path) -> None:
+    first = Settings.from_env({"SHOP_VAR_DIR": str(tmp_path)})
+    second = Settings.from_env({"SHOP_VAR_DIR": str(tmp_path)})
+
+    assert first.rasa_token == second.rasa_token
+    assert first.identity_secret == second.identity_secret
+    assert first.rasa_token != first.identity_secret
+    assert (tmp_path / "rasa_token").stat().st_mode & 0o777 == 0o600
+
+
+def test_environment_overrides_defaults(tmp_path) -> None:
+    settings = Settings.from_env(
+        {
+            "SHOP_VAR_DIR": str(tmp_path),
+            "SHOP_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1/shop",
+            "SHOP_TODAY": "2026-01-31",
+            "SHOP_RASA_TOKEN": "abc",
+            "SHOP_WEB_PORT": "9000",
+        }
+    )
+
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.today == date(2026, 1, 31)
+    assert settings.now().date() == date(2026, 1, 31)
+    assert settings.rasa_token == "abc"
+    assert settings.web_port == 9000
+    assert not (tmp_path / "rasa_token").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHOP_TODAY", "31/01/2026"),  # not ISO
+        ("SHOP_WEB_PORT", "eighty"),  # not a number
+        ("SHOP_ABANDON_AFTER_MINUTES", "1.5"),  # not a whole number
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path, name, value) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({"SHOP_VAR_DIR": str(tmp_path), name: value})

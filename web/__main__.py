@@ -1,0 +1,21 @@
+"""``python -m web``: serve the storefront with uvicorn on the configured address."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from crm_models.settings import get_settings
+from web.app import create_app
+
+
+def main() -> None:
+    """Run the web app until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""What the storefront page shows: the shop's name, a few products, demo customers.
+
+Everything is read through ``crm_models`` repository functions and cached for a few
+minutes, so a page view costs no database work most of the time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_models.store import repositories
+
+logger = logging.getLogger(__name__)
+
+# Seeded customers a demo visitor may act as (those missing from the store are left
+# out): one from abroad with a few orders, and UK and EU customers with recent ones.
+# TODO(#3): replace the demo selector with the shop's own login when embedding.
+DEMO_CUSTOMER_IDS = (12347, 12680, 13113, 14422)
+DEFAULT_SHOP_NAME = "Our shop"
+_WORD = re.compile(r"(?<!')[^\W\d_]+")  # a run of letters, not after an apostrophe
+
+
+@dataclass(frozen=True)
+class ProductCard:
+    """A product as the page shows it."""
+
+    stock_code: str
+    name: str
+    price_pence: int
+
+    @property
+    def price(self) -> str:
+        """The price as the shop writes it, e.g. ``£3.99``."""
+        return f"£{self.price_pence // 100}.{self.price_pence % 100:02d}"
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    """A customer the demo visitor can sign in as."""
+
+    id: int
+    name: str
+
+
+def display_name(name: str) -> str:
+    """A catalogue name (upper case in the source) as a title: "Poppy's Playhouse"."""
+    return _WORD.sub(lambda m: m.group(0).capitalize(), name.strip().lower())
+
+
+def shop_name(policy_file: Path) -> str:
+    """``shop.name`` from the shop's policy file, or a neutral default."""
+    try:
+        policy: Any = yaml.safe_load(policy_file.read_text(encoding="utf-8"))
+        name = policy["shop"]["name"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        logger.warning("web.storefront.no_shop_name file=%s", policy_file)
+        return DEFAULT_SHOP_NAME
+    return str(name) if name else DEFAULT_SHOP_NAME
+
+
+class Storefront:
+    """Cached storefront content from the CRM store.
+
+    Args:
+        sessions: session factory of the CRM store.
+        n_products: how many products the page shows.
+        ttl_seconds: how long a read is reused.
+        seed: picks the same products on every start.
+        clock: monotonic seconds (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        n_products: int = 8,
+        ttl_seconds: float = 300.0,
+        seed: int = 7,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sessions = sessions
+        self.n_products = n_products
+        self.ttl_seconds = ttl_seconds
+        self.seed = seed
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached_at: float | None = None
+        self._products: list[ProductCard] = []
+        self._customers: list[DemoCustomer] = []
+
+    def products(self) -> list[ProductCard]:
+        """A fixed sample of the shop's merchandise."""
+        self._refresh()
+        return self._products
+
+    def demo_customers(self) -> list[DemoCustomer]:
+        """The demo customers that exist in the store."""
+        self._refresh()
+        return self._customers
+
+    def is_demo_customer(self, customer_id: int) -> bool:
+        """Whether the demo selector may sign in as ``customer_id``."""
+        return any(c.id == customer_id for c in self.demo_customers())
+
+    def _refresh(self) -> None:
+        with self._lock:
+            now = self.clock()
+            if self._cached_at is not None and now - self._cached_at < self.ttl_seconds:
+                return
+            try:
+                with self.sessions() as session:
+                    self._products = self._read_products(session)
+                    self._customers = self._read_customers(session)
+            except SQLAlchemyError:
+                logger.exception("web.storefront.store_unavailable")
+                self._products, self._customers = [], []
+            self._cached_at = now
+            if not self._products:
+                logger.warning("web.storefront.no_products (is the store seeded?)")
+
+    def _read_products(self, session: Session) -> list[ProductCard]:
+        # TODO(#3): a repository function for featured products (best sellers, in
+        # stock) instead of sampling the whole catalogue.
+        products = repositories.merchandise_products(session=session)
+        picked = random.Random(self.seed).sample(
+            products, min(self.n_products, len(products))
+        )
+        return [
+            ProductCard(p.stock_code, display_name(p.name), p.unit_price_pence)
+            for p in sorted(picked, key=lambda p: p.id)
+        ]
+
+    def _read_customers(self, session: Session) -> list[DemoCustomer]:
+        customers = []
+        for customer_id in DEMO_CUSTOMER_IDS:
+            customer = repositories.get_customer(
+                session=session, customer_id=customer_id
+            )
+            if customer is not None:
+                customers.append(DemoCustomer(customer.id, customer.name))
+        return customers
