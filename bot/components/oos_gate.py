@@ -214,7 +214,8 @@ class OutOfScopeGate(IntentClassifier, GraphComponent):
             m
             for m in messages
             if m.get(TEXT) is not None
-            and (m.get(INTENT) or {}).get(INTENT_NAME_KEY) not in ignored
+            and m.get(INTENT)
+            and m.get(INTENT).get(INTENT_NAME_KEY) not in ignored
         ]
         for message, score in zip(checked, self.scores(checked), strict=True):
             rejected = bool(score < self.threshold) and not self._is_exempt(message)

@@ -108,7 +108,11 @@ def test_evaluate_prints_the_json_last_and_writes_the_report(
     )
 
     summary = evaluate(
-        root / "models", data, domain=root / "domain.yml", reports=root / "reports"
+        root / "models",
+        data,
+        domain=root / "domain.yml",
+        reports=root / "reports",
+        predictions_csv=root / "predictions.csv",
     )
 
     last = capsys.readouterr().out.strip().splitlines()[-1]
@@ -128,3 +132,6 @@ def test_evaluate_prints_the_json_last_and_writes_the_report(
     )
     assert report["n"] == 3
     assert len(report["per_intent"]) == 3
+    lines = (root / "predictions.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "line,text,intent,predicted,confidence"
+    assert lines[1].startswith("2,has my parcel shipped yet,track_order,")

@@ -16,6 +16,7 @@ from bot.evaluate import (
 
 DOMAIN = [
     "track_order",
+    "product_recommendation",
     "cancel_order",
     "greet",
     "goodbye",
@@ -51,6 +52,21 @@ def test_metrics_on_a_hand_made_set() -> None:
     assert by_intent["track_order"]["top_error"] in {"cancel_order", "nlu_fallback"}
     assert by_intent["(not in domain)"]["rejected"] == 0.5
     assert by_intent["(not in domain)"]["top_error"] == "track_order"
+
+
+def test_false_accept_counts_the_27_shop_intents_and_any_counts_the_rest() -> None:
+    labels = ["weather", "weather", "oos", "oos"]
+    predictions = [
+        "product_recommendation",  # an answering intent, but not one of the 27
+        "track_order",  # one of the 27 shop intents
+        "out_of_scope",  # rejected
+        "greet",  # conversation glue
+    ]
+
+    metrics = compute_metrics(labels, predictions, DOMAIN)
+
+    assert metrics["false_accept"] == 0.25
+    assert metrics["false_accept_any"] == 0.5
 
 
 def test_a_label_of_out_of_scope_is_in_domain_and_not_a_fallback() -> None:

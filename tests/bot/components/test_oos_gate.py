@@ -164,3 +164,15 @@ def test_an_untrained_gate_lets_everything_through(
 def test_impossible_settings_are_refused(config: dict) -> None:
     with pytest.raises(InvalidConfigException):
         OutOfScopeGate.validate_config(config)
+
+
+def test_a_message_without_an_intent_is_not_checked(
+    tmp_path: Path, encoder_dir: Path
+) -> None:
+    _, gate, _ = _pipeline(tmp_path, encoder_dir)
+    parsed = messages(["how many moons does jupiter have"], encoder_dir)
+
+    gate.process(parsed)
+
+    assert parsed[0].get(INTENT) is None
+    assert parsed[0].get(OUTPUT_KEY) is None
