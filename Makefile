@@ -19,7 +19,7 @@ INDEX        := models/index/current
 RASA_STAMP   := models/rasa/.trained
 DATA         ?= ../shared/data/bitext_customer_support/dev.csv
 
-.PHONY: help setup seed models run test test-fast lint eval retrain bench clean
+.PHONY: help setup seed reseed models run test test-fast lint eval retrain bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,10 +40,16 @@ web/node_modules/.stamp: web/package.json web/package-lock.json
 	touch $@
 
 # ---- data and models --------------------------------------------------------------
-seed: setup $(SEED_STAMP)  ## create and seed the CRM store (SQLite under var/ by default)
+seed: setup  ## create and seed the CRM store once (SQLite under var/ by default)
+	$(PY) -m crm_models.store.seed --if-unseeded
+	@test -f $(SEED_STAMP) || touch $(SEED_STAMP)
 
-$(SEED_STAMP): data/crm/transactions.csv.gz data/crm/products.csv $(wildcard crm_models/store/seed*.py) crm_models/store/schema.py
-	$(PY) -m crm_models.store.seed
+reseed: setup  ## empty the CRM store and seed it again as of today (loses its data)
+	$(PY) -m crm_models.store.seed --force
+	touch $(SEED_STAMP)
+
+$(SEED_STAMP):
+	$(PY) -m crm_models.store.seed --if-unseeded
 	touch $@
 
 models: seed $(ENCODER) $(SCORING) $(INDEX) $(RASA_STAMP)  ## train whatever is not trained yet
@@ -68,6 +74,7 @@ run: models  ## set up everything and run the assistant (Ctrl-C stops it)
 # ---- checking -----------------------------------------------------------------------
 test: models  ## set up everything and run every test
 	scripts/check_services.sh
+	scripts/install_browser.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(RASA) data validate --config bot/config.yml --domain bot/domain --data data

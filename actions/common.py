@@ -103,20 +103,20 @@ def _as_customer_id(value: Any) -> int | None:
 def resolve_identity(
     tracker: Tracker, secret: str
 ) -> tuple[int | None, list[EventType]]:
-    """The verified customer of this conversation, and the slot event if it changed.
+    """The verified customer behind the latest message, and a slot event if it changed.
 
-    A message whose metadata carries a customer id decides: the id counts only if its
-    signature verifies, otherwise the customer is unknown. A message without one keeps
-    the id verified earlier (the ``customer_id`` slot, which only actions set).
+    Only the latest message's signed metadata counts: the trusted front end signs
+    every message. The ``customer_id`` slot is a record for the console and the
+    feedback, never a source: whoever knows a conversation id, or can post a made-up
+    tracker to the action server, must not become that customer.
     """
     metadata = tracker.latest_message.get("metadata") or {}
     known = _as_customer_id(tracker.get_slot(CUSTOMER_ID))
+    customer_id = None
     if isinstance(metadata, dict) and ID_KEY in metadata:
         customer_id = verified_customer_id(metadata, secret)
         if customer_id is None:
             logger.warning("identity.rejected")
-    else:
-        customer_id = known
     events: list[EventType] = []
     if customer_id != known:
         events.append(SlotSet(CUSTOMER_ID, customer_id))

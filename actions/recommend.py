@@ -104,6 +104,10 @@ class ActionRecommendProducts(ShopAction):
     def act(self, turn: Turn) -> list[EventType]:
         asked = turn.intent == "product_recommendation"
         query = turn.text.strip()[:MAX_QUERY_CHARS] if asked else ""
+        # The widget's "more like this" sends /product_recommendation{"product": X}.
+        like = turn.entity("product") if query.startswith("/") else None
+        if query.startswith("/"):
+            query = (like or "")[:MAX_QUERY_CHARS]
         max_price = price_limit_pence(turn.entity("amount")) if asked else None
         currency = turn.policy.currency
 
@@ -114,9 +118,11 @@ class ActionRecommendProducts(ShopAction):
                     session=session,
                     query=query or None,
                     customer_id=turn.customer_id,
-                    k=MAX_PRODUCTS,
+                    k=MAX_PRODUCTS + (1 if like else 0),
                     max_price_pence=max_price,
                 )
+            if like:  # not the product the customer wants more of
+                recs = [r for r in recs if r.name.lower() != like.lower()]
         except ArtifactMissing as exc:
             logger.warning("recommend.unavailable error=%s", exc)
             turn.say("utter_recommendations_unavailable")

@@ -14,7 +14,6 @@ from actions.common import (
     ORDER_NUMBER,
     OUTCOME_REFUND,
     OUTCOME_RESOLVED,
-    OUTCOME_TICKET,
     ShopAction,
     Turn,
     ask,
@@ -23,6 +22,7 @@ from actions.common import (
     money,
     outcome,
 )
+from actions.handoff import hand_over
 from crm_models.errors import NotAllowedError, OrderNotFound
 from crm_models.store import repositories as repo
 from crm_models.store.schema import RefundStatus
@@ -31,12 +31,12 @@ if TYPE_CHECKING:
     from rasa_sdk.events import EventType
     from sqlalchemy.orm import Session
 
+    from crm_models.scoring.scorer import CustomerScores
     from crm_models.store.schema import Order, Refund
 
 logger = logging.getLogger(__name__)
 
 REFUND_REASON = "requested in chat"
-REVIEW_PRIORITY = 2
 MAX_LISTED_REFUNDS = 3
 
 
@@ -74,8 +74,7 @@ def refund_request(turn: Turn, session: Session, order: Order) -> list[EventType
         now=turn.now,
     )
     if review:
-        reasons = scores.reasons.get("refund_risk", [])
-        return _send_to_review(turn, session, order, refund, reasons)
+        return _send_to_review(turn, session, order, refund, scores)
     logger.info("refunds.approved refund_id=%s", refund.id)
     turn.say(
         "utter_refund_approved",
@@ -87,31 +86,35 @@ def refund_request(turn: Turn, session: Session, order: Order) -> list[EventType
 
 
 def _send_to_review(
-    turn: Turn, session: Session, order: Order, refund: Refund, reasons: list[str]
+    turn: Turn,
+    session: Session,
+    order: Order,
+    refund: Refund,
+    scores: CustomerScores,
 ) -> list[EventType]:
-    """Open a ticket so that an agent reviews ``refund``; tell the customer."""
+    """Tell the customer ``refund`` waits for review and hand over to a person."""
     amount = money(refund.amount_pence, order.currency)
-    ticket = repo.open_ticket(
-        session=session,
-        conversation_id=turn.conversation_id,
-        customer_id=order.customer_id,
-        reason="refund_review",
-        priority=REVIEW_PRIORITY,
-        summary=(
-            f"Refund {refund.id} of {amount} for order {order.order_number} waits "
-            f"for review: {'; '.join(reasons) or 'risk model flag'}."
-        ),
-        now=turn.now,
-        order_id=order.id,
-    )
-    logger.info("refunds.review refund_id=%s ticket_id=%s", refund.id, ticket.id)
+    reasons = scores.reasons.get("refund_risk", [])
     turn.say(
         "utter_refund_under_review",
         order_number=order.order_number,
         amount=amount,
         **turn.contact(),
     )
-    return [outcome(OUTCOME_REFUND), outcome(OUTCOME_TICKET)]
+    events = hand_over(
+        turn,
+        session,
+        reason="refund_review",
+        details=(
+            f"Refund {refund.id} of {amount} waits for review: "
+            f"{'; '.join(reasons) or 'risk model flag'}."
+        ),
+        order_id=order.id,
+        order_number=order.order_number,
+        scores=scores,
+    )
+    logger.info("refunds.review refund_id=%s", refund.id)
+    return [outcome(OUTCOME_REFUND), *events]
 
 
 class ActionAcceptRefundOffer(ShopAction):

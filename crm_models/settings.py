@@ -15,6 +15,9 @@ from functools import lru_cache
 from os import environ as _os_environ
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from crm_models.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +42,7 @@ class Settings:
     rasa_url: str
     rasa_token: str
     identity_secret: str
+    session_secret: str
     web_host: str
     web_port: int
     random_seed: int
@@ -76,9 +80,23 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"SHOP_{name}={raw!r} is not a whole number") from exc
 
+        urls = {}
+        for name, default in (
+            ("DATABASE_URL", f"sqlite:///{var_dir / 'crm.db'}"),
+            ("EVENT_LOG_URL", f"sqlite:///{var_dir / 'events.db'}"),
+        ):
+            urls[name] = get(name, default)
+            try:
+                make_url(urls[name])
+            except ArgumentError as exc:
+                message = (
+                    f"SHOP_{name} is not a database URL such as sqlite:///var/x.db"
+                )
+                raise ConfigError(message) from exc
+
         return cls(
-            database_url=get("DATABASE_URL", f"sqlite:///{var_dir / 'crm.db'}"),
-            event_log_url=get("EVENT_LOG_URL", f"sqlite:///{var_dir / 'events.db'}"),
+            database_url=urls["DATABASE_URL"],
+            event_log_url=urls["EVENT_LOG_URL"],
             var_dir=var_dir,
             models_dir=_path(get("MODELS_DIR", "models")),
             policy_file=_path(get("POLICY_FILE", "bot/shop_policy.yml")),
@@ -88,6 +106,8 @@ class Settings:
             rasa_token=get("RASA_TOKEN", "") or _local_secret(var_dir, "rasa_token"),
             identity_secret=get("IDENTITY_SECRET", "")
             or _local_secret(var_dir, "identity_secret"),
+            session_secret=get("SESSION_SECRET", "")
+            or _local_secret(var_dir, "session_secret"),
             web_host=get("WEB_HOST", "127.0.0.1"),
             web_port=ints["WEB_PORT"],
             random_seed=ints["RANDOM_SEED"],
@@ -117,3 +137,20 @@ def _local_secret(var_dir: Path, name: str) -> str:
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return Settings.from_env()
+
+
+def main() -> int:
+    """``python -m crm_models.settings``: check the settings, print the API token."""
+    import sys
+
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        print(f"settings: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(settings.rasa_token)  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,8 +12,25 @@ export SHOP_WEB_PORT=${SHOP_WEB_PORT:-8000}
 export SHOP_RASA_URL=${SHOP_RASA_URL:-http://127.0.0.1:$RASA_PORT}
 mkdir -p var/log
 
-token=$(.venv/bin/python -c 'from crm_models.settings import get_settings; print(get_settings().rasa_token)')
+# Settings are read (and checked) once here, so a bad value stops us before anything
+# starts, with a message naming the variable.
+token=$(.venv/bin/python -m crm_models.settings) || {
+  echo "run: the settings are not valid (see the message above)" >&2; exit 1; }
+
+for port in "$ACTION_PORT" "$RASA_PORT" "$SHOP_WEB_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "run: port $port is already in use (another 'make run'?). Stop that, or choose" >&2
+    echo "     other ports: SHOP_RASA_PORT, SHOP_ACTION_PORT, SHOP_WEB_PORT." >&2
+    exit 1
+  fi
+done
+
+# Rasa reaches the action server through the endpoints file: point it at our port.
+sed "s#http://127.0.0.1:5055/webhook#http://127.0.0.1:$ACTION_PORT/webhook#" \
+  endpoints.yml > var/endpoints.run.yml
+
 pids=()
+names=()
 
 stop() {
   trap - INT TERM EXIT
@@ -29,19 +46,25 @@ stop() {
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   echo "run: stopped"
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 start() {  # $1 = name, rest = command
   local name=$1; shift
   "$@" >"var/log/$name.log" 2>&1 &
   pids+=($!)
+  names+=("$name")
 }
 
 wait_for() {  # $1 = name, $2 = url, $3 = seconds
   for _ in $(seq 1 "$3"); do
     if curl -fsS -o /dev/null "$2" 2>/dev/null; then return 0; fi
-    for pid in "${pids[@]}"; do
-      kill -0 "$pid" 2>/dev/null || { echo "run: a process exited; see var/log/$1.log" >&2; tail -n 20 "var/log/$1.log" >&2; exit 1; }
+    for i in "${!pids[@]}"; do
+      if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+        echo "run: ${names[$i]} exited; the end of var/log/${names[$i]}.log:" >&2
+        tail -n 20 "var/log/${names[$i]}.log" >&2
+        exit 1
+      fi
     done
     sleep 1
   done
@@ -51,7 +74,7 @@ wait_for() {  # $1 = name, $2 = url, $3 = seconds
 
 echo "run: starting the action server, Rasa, the feedback consumer and the web page"
 start actions .venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT"
-start rasa .venv-bot/bin/rasa run --model models/rasa/shop.tar.gz --endpoints endpoints.yml \
+start rasa .venv-bot/bin/rasa run --model models/rasa/shop.tar.gz --endpoints var/endpoints.run.yml \
   --credentials bot/credentials.yml --enable-api --auth-token "$token" --cors "*" \
   --interface 127.0.0.1 --port "$RASA_PORT"
 start feedback .venv/bin/python -m crm_models.feedback.consumer --follow
@@ -60,10 +83,12 @@ start web .venv/bin/python -m web
 wait_for actions "http://127.0.0.1:$ACTION_PORT/health" 60
 wait_for web "http://127.0.0.1:$SHOP_WEB_PORT/healthz" 60
 wait_for rasa "http://127.0.0.1:$RASA_PORT/status?token=$token" 180
+demo_login=$(.venv/bin/python -m web.console.agents demo)
 
 cat <<MSG
 
   Shop with the chat widget   http://127.0.0.1:$SHOP_WEB_PORT/
+  Agent console               http://127.0.0.1:$SHOP_WEB_PORT/console  (login: $demo_login)
   Rasa server (REST, socket.io, HTTP API with the token in var/rasa_token)
                               http://127.0.0.1:$RASA_PORT/
   Action server               http://127.0.0.1:$ACTION_PORT/webhook
@@ -72,5 +97,7 @@ cat <<MSG
   Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true
-echo "run: a process stopped unexpectedly; see var/log/" >&2
+for i in "${!pids[@]}"; do
+  kill -0 "${pids[$i]}" 2>/dev/null || echo "run: ${names[$i]} stopped unexpectedly; see var/log/${names[$i]}.log" >&2
+done
 exit 1

@@ -1,1 +1,3 @@
-"""The shop's web front: the storefront page and its chat widget (python -m web)."""
+"""The shop's web front (``python -m web``): the storefront page with its chat
+widget, the widget's small API (history, ratings), and the agent console.
+"""

@@ -98,12 +98,18 @@ class Storefront:
         self._lock = threading.Lock()
         self._cached_at: float | None = None
         self._products: list[ProductCard] = []
+        self._by_code: dict[str, ProductCard] = {}
         self._customers: list[DemoCustomer] = []
 
     def products(self) -> list[ProductCard]:
         """A fixed sample of the shop's merchandise."""
         self._refresh()
         return self._products
+
+    def product(self, stock_code: str) -> ProductCard | None:
+        """The merchandise product with ``stock_code``, if the shop sells it."""
+        self._refresh()
+        return self._by_code.get(stock_code)
 
     def demo_customers(self) -> list[DemoCustomer]:
         """The demo customers that exist in the store."""
@@ -125,7 +131,7 @@ class Storefront:
                     self._customers = self._read_customers(session)
             except SQLAlchemyError:
                 logger.exception("web.storefront.store_unavailable")
-                self._products, self._customers = [], []
+                self._products, self._customers, self._by_code = [], [], {}
             self._cached_at = now
             if not self._products:
                 logger.warning("web.storefront.no_products (is the store seeded?)")
@@ -134,6 +140,12 @@ class Storefront:
         # TODO(#3): a repository function for featured products (best sellers, in
         # stock) instead of sampling the whole catalogue.
         products = repositories.merchandise_products(session=session)
+        self._by_code = {
+            p.stock_code: ProductCard(
+                p.stock_code, display_name(p.name), p.unit_price_pence
+            )
+            for p in products
+        }
         picked = random.Random(self.seed).sample(
             products, min(self.n_products, len(products))
         )

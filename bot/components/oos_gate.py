@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ from sklearn.model_selection import KFold
 from bot.components.sentence_vectors import sentence_vectors
 
 logger = logging.getLogger(__name__)
+_WORD = re.compile(r"\w")
 
 OUTPUT_KEY = "out_of_scope_check"
 _VECTORS = "vectors.npy"
@@ -218,7 +220,12 @@ class OutOfScopeGate(IntentClassifier, GraphComponent):
             and m.get(INTENT).get(INTENT_NAME_KEY) not in ignored
         ]
         for message, score in zip(checked, self.scores(checked), strict=True):
-            rejected = bool(score < self.threshold) and not self._is_exempt(message)
+            # Nothing to understand (empty, blanks, punctuation, emoji only): never
+            # let such a message pass as "yes" or any other intent.
+            wordless = _WORD.search(message.get(TEXT) or "") is None
+            rejected = wordless or (
+                bool(score < self.threshold) and not self._is_exempt(message)
+            )
             message.set(
                 OUTPUT_KEY,
                 {

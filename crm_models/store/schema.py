@@ -226,6 +226,104 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AgentEventKind(enum.StrEnum):
+    """What an agent did with a ticket (the hand-off feedback of the learning loop)."""
+
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    REPLIED = "replied"
+    NOTED = "noted"
+    CLOSED = "closed"
+
+
+class Resolution(enum.StrEnum):
+    """How an agent closed a ticket."""
+
+    RESOLVED = "resolved"
+    INFORMATION_GIVEN = "information_given"
+    ORDER_CHANGED = "order_changed"
+    REFUND_APPROVED = "refund_approved"
+    REFUND_REJECTED = "refund_rejected"
+    CUSTOMER_LEFT = "customer_left"
+    DUPLICATE = "duplicate"
+    ESCALATED = "escalated"
+
+
+class ChatFeedbackKind(enum.StrEnum):
+    MESSAGE = "message"  # thumbs up (+1) or down (-1) on one bot message
+    CONVERSATION = "conversation"  # the end rating, 1 to 5
+
+
+class Agent(Base):
+    """A support agent who may log in to the console."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    # "scrypt$n$r$p$<salt b64>$<hash b64>"; never the password itself.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Raised on logout: console sessions signed with an older value are over.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TicketNote(Base):
+    """A private note on a ticket: agents see it, the customer never does."""
+
+    __tablename__ = "ticket_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    agent: Mapped[Agent] = relationship()
+
+
+class AgentEvent(Base):
+    """One thing an agent did with a ticket, with the timing it ends.
+
+    ``seconds`` is the customer's wait for a first reply on the first REPLIED event,
+    and the handle time (first claim to close) on CLOSED.
+    """
+
+    __tablename__ = "agent_events"
+    __table_args__ = (Index("ix_agent_events_ticket_kind", "ticket_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    kind: Mapped[AgentEventKind] = mapped_column(_enum(AgentEventKind))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    resolution: Mapped[Resolution | None] = mapped_column(_enum(Resolution))
+
+
+class ChatFeedback(Base):
+    """A customer's rating in the widget: one bot message, or the whole chat."""
+
+    __tablename__ = "chat_feedback"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "kind", "message_seq", name="uq_feedback"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[ChatFeedbackKind] = mapped_column(_enum(ChatFeedbackKind))
+    # Which bot message (its place among everything the bot sent); 0 for the chat.
+    message_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The response or payload rated, e.g. "utter_handoff" or "products".
+    response: Mapped[str | None] = mapped_column(String(64))
+    rating: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class MessageLog(Base):
     """One customer message as feedback: masked text and what NLU made of it."""
 
@@ -284,3 +382,4 @@ class SeedInfo(Base):
     random_seed: Mapped[int] = mapped_column(Integer)
     row_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     seeded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+

@@ -224,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="empty the store and seed again"
     )
+    parser.add_argument(
+        "--if-unseeded",
+        action="store_true",
+        help="seed only a store that holds no seed yet; otherwise say what it holds",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 
@@ -232,6 +237,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = make_engine(args.database_url or settings.database_url)
         today = args.today or settings.today or datetime.now(timezone.utc).date()
         try:
+            if args.if_unseeded and not args.force:
+                create_schema(engine)
+                with engine.connect() as conn:
+                    latest = conn.execute(
+                        select(SeedInfo.__table__).order_by(SeedInfo.id.desc()).limit(1)
+                    ).first()
+                if latest is not None:
+                    print(  # noqa: T201 (the command's answer)
+                        f"seed: the store already holds the seed made for "
+                        f"{latest.today} ({latest.n_customers or 'all'} customers); "
+                        "order states are as of that day. `make reseed` starts over."
+                    )
+                    return 0
             seed_store(
                 engine=engine,
                 seed_dir=settings.seed_dir,

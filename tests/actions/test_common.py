@@ -51,7 +51,7 @@ def test_day_and_mask() -> None:
             None,
             True,
         ),  # forged clears
-        ({}, 12347, 12347, False),  # no claim: keep the verified one
+        ({}, 12347, None, True),  # unsigned: the slot is a record, not a proof
         (identity_metadata(12350, SECRET), 12347, 12350, True),  # another account
     ],
 )

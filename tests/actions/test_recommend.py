@@ -71,6 +71,23 @@ async def test_long_query_is_cut(run, recommender: FakeRecommender) -> None:
     assert len(recommender.calls[0]["query"]) == 300
 
 
+async def test_more_like_this_searches_for_the_product(
+    run, recommender: FakeRecommender
+) -> None:
+    recommender.items = ITEMS
+    # The widget's button sends an intent payload naming the product.
+    payload = '/product_recommendation{"product": "Garden Thing 1"}'
+    events = [
+        user(payload, "product_recommendation", entities={"product": "Garden Thing 1"})
+    ]
+
+    result = await run(ActionRecommendProducts(), events)
+
+    assert recommender.calls[0]["query"] == "Garden Thing 1"
+    items = result.message("utter_recommendations")["custom"]["data"]["items"]
+    assert [i["name"] for i in items] == [f"GARDEN THING {i}" for i in range(2, 7)]
+
+
 async def test_missing_index_gives_a_polite_reply(
     run, recommender: FakeRecommender
 ) -> None:

@@ -72,7 +72,7 @@ async def test_risky_refund_waits_for_an_agent(
 
     result = await run(ActionOrderRequest(), refund_asked(recent_delivered))
 
-    assert result.responses == ["utter_refund_under_review"]
+    assert result.responses == ["utter_refund_under_review", "utter_handoff"]
     assert outcomes(result.events) == ["refund_created", "ticket_opened"]
     refund = db.scalars(
         select(Refund).where(

@@ -52,6 +52,8 @@ def test_environment_overrides_defaults(tmp_path) -> None:
         ("SHOP_TODAY", "31/01/2026"),  # not ISO
         ("SHOP_WEB_PORT", "eighty"),  # not a number
         ("SHOP_ABANDON_AFTER_MINUTES", "1.5"),  # not a whole number
+        ("SHOP_DATABASE_URL", "notaurl"),  # not a database URL
+        ("SHOP_EVENT_LOG_URL", "events.db"),  # a file name, not a URL
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, name, value) -> None:

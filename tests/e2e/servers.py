@@ -1,28 +1,42 @@
-"""Starts the real action server and Rasa server for end-to-end tests.
+"""Starts the real action server, Rasa server and web app for end-to-end tests.
 
 Each run gets its own folder: a copy of the seeded CRM store (so the user's var/ is
 never touched), a fresh tracker store and event log, free loopback ports, and its own
-API token and identity secret.
+API token and identity secret. The shop's policy file is copied with staffed hours
+around the clock, so hand-offs behave the same whenever the tests run.
+
+``shared_stack`` starts one stack per test process for every test that needs it
+(tests/e2e and tests/browser), and stops it when the process ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from crm_models.identity import identity_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 RASA_MODEL = ROOT / "models" / "rasa" / "shop.tar.gz"
 SEEDED_STORE = ROOT / "var" / "crm.db"
+POLICY_FILE = ROOT / "bot" / "shop_policy.yml"
+ALWAYS_STAFFED = {
+    "timezone": "UTC",
+    "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+    "from": "00:00",
+    "to": "24:00",
+}
 
 
 def free_port() -> int:
@@ -39,6 +53,7 @@ class Stack:
     env: dict[str, str]
     rasa_url: str
     action_url: str
+    web_url: str
     token: str
     secret: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -95,8 +110,16 @@ def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: int) -> N
     )
 
 
+def _always_staffed_policy(workdir: Path) -> Path:
+    policy = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
+    policy["contact"]["staffed"] = ALWAYS_STAFFED
+    path = workdir / "shop_policy.yml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def start_stack(workdir: Path) -> Stack:
-    """Copy the seeded store and start both servers; the caller must ``stop()``."""
+    """Copy the seeded store and start the servers; the caller must ``stop()``."""
     if not RASA_MODEL.exists() or not SEEDED_STORE.exists():
         raise RuntimeError(
             "run `make models` first: the e2e tests need a model and store"
@@ -106,7 +129,8 @@ def start_stack(workdir: Path) -> Stack:
     with sqlite3.connect(SEEDED_STORE) as src, sqlite3.connect(store) as dst:
         src.backup(dst)
 
-    action_port, rasa_port = free_port(), free_port()
+    action_port, rasa_port, web_port = free_port(), free_port(), free_port()
+    web_url = f"http://127.0.0.1:{web_port}"
     token, secret = "e2e-token", "e2e-identity-secret"
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
@@ -135,12 +159,16 @@ event_broker:
         "SHOP_RASA_TOKEN": token,
         "SHOP_IDENTITY_SECRET": secret,
         "SHOP_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "SHOP_POLICY_FILE": str(_always_staffed_policy(workdir)),
+        "SHOP_WEB_HOST": "127.0.0.1",
+        "SHOP_WEB_PORT": str(web_port),
     }
     stack = Stack(
         workdir=workdir,
         env=env,
         rasa_url=f"http://127.0.0.1:{rasa_port}",
         action_url=f"http://127.0.0.1:{action_port}",
+        web_url=web_url,
         token=token,
         secret=secret,
     )
@@ -170,7 +198,11 @@ event_broker:
             "127.0.0.1",
             "--port",
             str(rasa_port),
+            # The widget's page (the web app) talks to Rasa's socket.io channel.
+            "--cors",
+            web_url,
         ],
+        "web": [str(ROOT / ".venv" / "bin" / "python"), "-m", "web"],
     }
     try:
         for name, command in commands.items():
@@ -189,6 +221,7 @@ event_broker:
             workdir / "actions.log",
             90,
         )
+        _wait(f"{web_url}/healthz", stack.processes[2], workdir / "web.log", 60)
         _wait(
             f"{stack.rasa_url}/status?token={token}",
             stack.processes[1],
@@ -199,3 +232,15 @@ event_broker:
         stack.stop()
         raise
     return stack
+
+
+_shared: Stack | None = None
+
+
+def shared_stack(make_workdir: Callable[[], Path]) -> Stack:
+    """The process's one running stack, started on first use, stopped at exit."""
+    global _shared
+    if _shared is None:
+        _shared = start_stack(make_workdir())
+        atexit.register(_shared.stop)
+    return _shared

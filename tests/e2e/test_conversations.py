@@ -286,3 +286,17 @@ def test_feedback_records_every_message_masked(stack: Stack, db: Session) -> Non
     assert outcome.n_user_messages == 2
     assert outcome.customer_id == order.customer_id
     assert outcome.last_event_at - outcome.started_at < timedelta(hours=1)
+
+
+def test_a_conversation_id_alone_does_not_make_you_the_customer(
+    stack: Stack, db: Session
+) -> None:
+    order = order_with_status(db, OrderStatus.SHIPPED, skip=4)
+    conversation = sender()
+    stack.say(conversation, "hello", customer_id=order.customer_id)  # signed
+
+    # Someone who knows the conversation id writes without the signature.
+    reply = texts(stack.say(conversation, f"where is order {order.order_number}"))
+
+    assert order.shipment.tracking_code.lower() not in reply
+    assert not any(line.product.name.lower() in reply for line in order.lines)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,10 +28,15 @@ def test_storefront_shows_shop_products_customers_and_widget(
     # The demo selector: guest plus the seeded demo customer, escaped.
     assert '<option value="">Guest (not signed in)</option>' in page
     assert '<option value="12347">Ada &lt;Lovelace&gt; (#12347)</option>' in page
-    # The widget, its socket.io client and where Rasa is.
-    assert '<script src="/static/vendor/socket.io.min.js"></script>' in page
-    assert '<script src="/static/widget.js"></script>' in page
-    assert 'data-rasa-url="http://127.0.0.1:5999"' in page
+    # The widget: one settings object and one script tag.
+    assert '<script src="/static/widget.js" defer></script>' in page
+    settings_json = page.split('id="shop-chat-settings">', 1)[1].split("</script>")[0]
+    chat_settings = json.loads(settings_json)
+    assert chat_settings["rasaUrl"] == "http://127.0.0.1:5999"
+    assert chat_settings["apiBase"] == "/api/chat"
+    assert chat_settings["productUrl"] == "/products/{stock_code}"
+    # Products link to their page.
+    assert 'href="/products/85123A"' in page
     csp = response.headers["content-security-policy"]
     assert "connect-src 'self' http://127.0.0.1:5999 ws://127.0.0.1:5999" in csp
 
@@ -63,15 +69,31 @@ def test_healthz(client: TestClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_widget_assets_are_served(client: TestClient) -> None:
+def test_widget_and_console_assets_are_served(client: TestClient) -> None:
     script = client.get("/static/widget.js")
     style = client.get("/static/widget.css")
+    console = client.get("/static/console.js")
 
     assert script.status_code == 200
     assert "session_request" in script.text
     assert "user_uttered" in script.text
-    assert "innerHTML" not in script.text  # messages are rendered as text only
+    # Messages are rendered as text only, in the widget and in the console.
+    for text in (script.text, console.text):
+        assert "innerHTML" not in text
+        assert "insertAdjacentHTML" not in text
+        assert "document.write" not in text
     assert style.status_code == 200
+
+
+def test_a_product_page_for_the_cards_links(client: TestClient) -> None:
+    page = client.get("/products/22423")
+    missing = client.get("/products/POST")  # not merchandise
+
+    assert page.status_code == 200
+    assert "Regency Cakestand 3 Tier" in page.text
+    assert "£12.75" in page.text
+    assert 'id="shop-chat-settings"' in page.text
+    assert missing.status_code == 404
 
 
 def test_socket_io_client_is_served_from_node_modules(

@@ -117,6 +117,26 @@ def test_a_message_with_an_order_number_is_never_rejected(
     assert without.get(OUTPUT_KEY)["rejected"] is True
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # an empty message
+        "   ",  # blanks only
+        "?!...",  # punctuation only
+        "\U0001f600\U0001f525",  # emoji only
+    ],
+)
+def test_a_message_without_words_is_rejected(
+    tmp_path: Path, encoder_dir: Path, text: str
+) -> None:
+    classifier, gate, _ = _pipeline(tmp_path, encoder_dir, threshold=0.0)
+
+    [parsed] = _parse(classifier, gate, [text], encoder_dir)
+
+    assert parsed.get(INTENT)["name"] == "out_of_scope"
+    assert parsed.get(OUTPUT_KEY)["rejected"] is True
+
+
 def test_a_fixed_threshold_overrides_the_calibrated_one(
     tmp_path: Path, encoder_dir: Path
 ) -> None:

@@ -238,3 +238,19 @@ def test_seeded_sessions_roll_back_even_a_commit(seeded_store_engine: Engine) ->
     second.close()
 
     assert name != "Changed Name"
+
+
+def test_the_command_keeps_a_seeded_store_when_asked_to(tmp_path: Path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    base = ["--database-url", url, "--customers", "3"]
+
+    first = seed_module.main([*base, "--today", "2025-06-13", "--if-unseeded"])
+    engine = seed_module.make_engine(url)
+    rows = table_rows(engine)
+    # Another day: without --if-unseeded this is refused; with it, kept and said so.
+    refused = seed_module.main([*base, "--today", "2025-06-20"])
+    kept = seed_module.main([*base, "--today", "2025-06-20", "--if-unseeded"])
+
+    assert (first, refused, kept) == (0, 1, 0)
+    assert table_rows(engine) == rows
+    assert "already holds the seed made for 2025-06-13" in capsys.readouterr().out
