@@ -93,6 +93,9 @@ lint: setup  ## ruff check and format check
 eval: models  ## intent accuracy / fallback on a CSV with text,intent: make eval DATA=path.csv
 	$(BOT)/python -m bot.evaluate --model models/rasa/shop.tar.gz --data $(DATA)
 
+bench: models  ## scoring, recommendation and latency benchmark -> reports/bench.md (QUICK=1: small sizes)
+	$(PY) -m crm_models.bench $(if $(QUICK),--quick,)
+
 retrain: models  ## fold feedback in and retrain ML models, index and the Rasa model
 	$(PY) -m crm_models.training.retrain
 

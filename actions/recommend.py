@@ -52,6 +52,28 @@ def price_limit_pence(amount: str | None) -> int | None:
     return pence if pence > 0 else None
 
 
+# "under 10 pounds", "below £7.50", "less than 5 quid", "up to 20 gbp", "max £3"
+_PRICE_PHRASE = re.compile(
+    r"\b(?:under|below|less than|cheaper than|up to|no more than|max(?:imum)?|within)"
+    r"\s*(?:of\s*)?£?\s*(\d+(?:\.\d{1,2})?)\s*(?:pounds?|quid|gbp|£)?",
+    re.IGNORECASE,
+)
+
+
+def split_price_limit(text: str) -> tuple[int | None, str]:
+    """A price limit stated in ``text`` (in pence), and the text without it.
+
+    The recommender searches the words that describe the product; "under 3 pounds"
+    describes a budget, so it is taken out of the query and becomes a filter.
+    """
+    match = _PRICE_PHRASE.search(text)
+    if match is None:
+        return None, text
+    pence = price_limit_pence(match.group(1))
+    cleaned = (text[: match.start()] + " " + text[match.end() :]).strip(" ,.")
+    return pence, re.sub(r"\s{2,}", " ", cleaned)
+
+
 def product_cards(recs: list[Recommendation], currency: str) -> list[dict[str, Any]]:
     """The ``items`` of the widget's ``{"type": "products"}`` payload."""
     return [
@@ -108,7 +130,11 @@ class ActionRecommendProducts(ShopAction):
         like = turn.entity("product") if query.startswith("/") else None
         if query.startswith("/"):
             query = (like or "")[:MAX_QUERY_CHARS]
-        max_price = price_limit_pence(turn.entity("amount")) if asked else None
+        max_price = None
+        if asked:
+            max_price, query = split_price_limit(query)
+            if max_price is None:
+                max_price = price_limit_pence(turn.entity("amount"))
         currency = turn.policy.currency
 
         try:

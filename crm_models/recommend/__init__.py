@@ -1,5 +1,6 @@
-"""Product recommendations: name embeddings, a FAISS index, co-purchases, ranking.
+"""Product recommendations: embeddings, a FAISS index, item-to-item sources, a ranker.
 
-``build_index`` builds and promotes the index; ``recommender.get_recommender()``
-serves it.
+``build_index`` builds (or incrementally updates) and promotes the index and the
+candidate sources (EASE, co-purchase, association rules, popularity) with the
+trained ranker; ``recommender.get_recommender()`` serves them.
 """

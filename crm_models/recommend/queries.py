@@ -52,10 +52,20 @@ def items_by_id(
     ids = sorted({int(i) for i in product_ids})
     if not ids:
         return {}
-    query = select(Product).where(Product.id.in_(ids))
+    query = select(
+        Product.id, Product.stock_code, Product.name, Product.unit_price_pence
+    ).where(Product.id.in_(ids))
     if sellable_only:
         query = query.where(*_sellable())
-    return {p.id: _item(p) for p in session.scalars(query)}
+    return {
+        row.id: CatalogItem(
+            product_id=row.id,
+            stock_code=row.stock_code,
+            name=row.name,
+            price_pence=row.unit_price_pence,
+        )
+        for row in session.execute(query)
+    }
 
 
 def purchased_ids(*, session: Session, customer_id: int) -> set[int]:
@@ -68,10 +78,13 @@ def purchased_ids(*, session: Session, customer_id: int) -> set[int]:
     return set(session.scalars(query))
 
 
-def recent_purchases(
-    *, session: Session, customer_id: int, now: datetime, limit: int = 20
-) -> list[int]:
-    """Up to ``limit`` distinct products of the latest orders, newest first."""
+def purchase_history(
+    *, session: Session, customer_id: int, now: datetime
+) -> dict[int, datetime]:
+    """Every product the customer bought before ``now`` → when they last bought it.
+
+    Orders that are cancelled now do not count.
+    """
     last = func.max(Order.placed_at)
     query = (
         select(OrderLine.product_id, last)
@@ -82,10 +95,8 @@ def recent_purchases(
             Order.placed_at < now,
         )
         .group_by(OrderLine.product_id)
-        .order_by(last.desc(), OrderLine.product_id)
-        .limit(limit)
     )
-    return [int(pid) for pid, _ in session.execute(query)]
+    return {int(product_id): placed for product_id, placed in session.execute(query)}
 
 
 def bestsellers(
@@ -108,18 +119,3 @@ def bestsellers(
         .limit(limit)
     )
     return [(int(pid), int(n)) for pid, n in session.execute(query)]
-
-
-def order_baskets(*, session: Session) -> tuple[list[int], list[int]]:
-    """Parallel ``(order_ids, product_ids)`` of every non-cancelled order line."""
-    query = (
-        select(OrderLine.order_id, OrderLine.product_id)
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.status != OrderStatus.CANCELLED)
-    )
-    order_ids: list[int] = []
-    product_ids: list[int] = []
-    for order_id, product_id in session.execute(query):
-        order_ids.append(order_id)
-        product_ids.append(product_id)
-    return order_ids, product_ids

@@ -1,19 +1,22 @@
 """Product recommendations from a free-text wish, a purchase history, or both.
 
+- A known customer without a query: candidates from every source (EASE, co-purchase,
+  association rules, embeddings, recent popularity) ranked by the trained ranker
+  (``ranker``), which learned on a past time split how much each source is worth.
 - A query only: the products whose names are nearest to the query's embedding.
-- A known customer with a query: the query's similarity blended with the customer's
-  taste (the mean embedding of their recent purchases) and co-purchase counts.
-- A known customer without a query: taste and co-purchases alone.
+- A known customer with a query: the query's similarity, lifted by the customer's
+  taste and by the ranker's personal score, so history re-orders near ties but
+  never pulls in off-topic products.
 - Nobody and nothing: the bestsellers of the last 90 days.
 
 Products the customer already bought and anything that is not merchandise are never
-recommended. Each result carries a short reason ("matches 'gardening'").
+recommended, nor anything over a stated price. Each result says why ("often bought
+with X, which you bought", "matches 'gardening'").
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -27,8 +30,10 @@ from sqlalchemy.orm import Session
 from crm_models import artifacts
 from crm_models.errors import ArtifactMissing, DataError
 from crm_models.recommend import embeddings, queries
-from crm_models.recommend.copurchase import CoPurchase
 from crm_models.recommend.index import ProductIndex
+from crm_models.recommend.ranker import RANKER_FILE, Candidates, Ranker, Sources
+from crm_models.scoring.dataset import to_days
+from crm_models.scoring.models import one_thread
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ MAX_K = 50
 BESTSELLER_POOL = 200  # bestsellers counted and cached per hour
 # A query match also names a past purchase when it is at least this similar.
 LIKE_BOUGHT_SIMILARITY = 0.6
+# "Similar to X you bought" needs at least this cosine.
+SIMILAR_REASON = 0.5
 # Words of a shopping request that say nothing about the product itself.
 _FILLER = frozenset(
     """a about am an and any are buy buying can could do does for from get gift gifts
@@ -67,68 +74,68 @@ def _query_words(query: str) -> list[str]:
     return list(dict.fromkeys(keep))[:8]
 
 
-def _normalise(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
+def _no_hint(position: int) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    """One candidate product's signals and blended score."""
+class _Words:
+    """The content words of a query and their vectors."""
 
-    product_id: int
-    score: float
-    query_sim: float
-    taste: float
-    copurchase: float
+    words: list[str]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """Candidates in score order, with what the reasons need."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    hint: Callable[[int], str | None]  # ranked position → what the reason says
 
 
 class Recommender:
     """Ranks catalogue products for a query and/or a customer.
 
-    With a query, relevance comes from the query alone and a known customer's
-    history only boosts it::
+    With a query::
 
-        score = q * (1 + taste_boost * taste + copurchase_boost * co)
+        score = q * (1 + taste_boost * taste + personal_boost * personal)
 
-    where ``q`` and ``taste`` are cosine similarities to the query and to the mean of
-    the recent purchases, and ``co`` is the log co-purchase count scaled to 0..1. So
-    history re-orders near ties but never pulls in off-topic products. Without a
-    query: ``history_taste_weight·taste + (1 − history_taste_weight)·co``.
+    where ``q`` and ``taste`` are cosine similarities to the query and to the
+    customer's recent purchases, and ``personal`` the ranker's score of the product
+    for this customer over the best such score among the query's candidates.
 
     Args:
         index: the product embedding index.
-        copurchase: co-purchase counts between products.
-        version: the index version (for logs and reload checks).
+        sources: the fitted candidate sources (embeddings only when ``None``).
+        ranker: blends the sources (ranks by taste alone when ``None``).
+        version: the artefacts' version (for logs and reload checks).
         encode: text → normalised vectors (the MiniLM encoder by default).
         taste_boost: how much taste can lift a query match.
-        copurchase_boost: how much co-purchases can lift a query match.
-        history_taste_weight: weight of taste against co-purchases with no query.
-        history_size: recent distinct purchases that make up the taste.
-        pool: candidates taken from the index before filtering.
+        personal_boost: how much the personal score can lift a query match.
+        pool: query candidates taken from the index before filtering.
     """
 
     def __init__(
         self,
         *,
         index: ProductIndex,
-        copurchase: CoPurchase,
+        sources: Sources | None = None,
+        ranker: Ranker | None = None,
         version: str = "",
         encode: Encoder = embeddings.encode,
         taste_boost: float = 0.3,
-        copurchase_boost: float = 0.2,
-        history_taste_weight: float = 0.6,
-        history_size: int = 20,
+        personal_boost: float = 0.2,
         pool: int = 200,
     ) -> None:
         self.index = index
-        self.copurchase = copurchase
+        self.sources = sources if sources is not None else Sources.empty(index)
+        self.ranker = ranker
         self.version = version
         self.encode = encode
         self.taste_boost = taste_boost
-        self.copurchase_boost = copurchase_boost
-        self.history_taste_weight = history_taste_weight
-        self.history_size = history_size
+        self.personal_boost = personal_boost
         self.pool = pool
         self._bestsellers_cache: (
             tuple[tuple[date, int], list[tuple[int, int]]] | None
@@ -161,33 +168,53 @@ class Recommender:
         k = max(1, min(int(k), MAX_K))
         query = (query or "").strip() or None
 
-        bought: set[int] = set()
-        history: list[int] = []
-        if customer_id is not None:
-            bought = queries.purchased_ids(session=session, customer_id=customer_id)
-            recent = queries.recent_purchases(
-                session=session,
-                customer_id=customer_id,
-                now=now,
-                limit=self.history_size,
-            )
-            history = [p for p in recent if self.index.contains(p)]
-
-        if query is None and not history:
-            results = self._bestsellers(
-                session=session, now=now, k=k, exclude=bought, max_price=max_price_pence
-            )
-            mode = "bestsellers"
-        else:
-            results = self._ranked(
+        with one_thread():
+            return self._recommend(
                 session=session,
                 query=query,
-                history=history,
-                exclude=bought,
+                customer_id=customer_id,
                 k=k,
+                max_price_pence=max_price_pence,
+                now=now,
+            )
+
+    def _recommend(
+        self,
+        *,
+        session: Session,
+        query: str | None,
+        customer_id: int | None,
+        k: int,
+        max_price_pence: int | None,
+        now: datetime,
+    ) -> list[Recommendation]:
+        history: dict[int, float] = {}
+        if customer_id is not None:
+            bought = queries.purchase_history(
+                session=session, customer_id=customer_id, now=now
+            )
+            history = {p: to_days(t) for p, t in bought.items()}
+        embedded = any(self.index.contains(p) for p in history)
+
+        if query is None and not embedded and not self._has_sources(history):
+            results = self._bestsellers(
+                session=session,
+                now=now,
+                k=k,
+                exclude=set(history),
                 max_price=max_price_pence,
             )
-            mode = "query" if not history else "history" if query is None else "blend"
+            mode = "bestsellers"
+        elif query is None:
+            ranked = self._for_history(history, to_days(now))
+            results = self._finish(session, ranked, history, k, max_price_pence)
+            mode = "history"
+        else:
+            ranked, words = self._for_query(query, history, to_days(now))
+            results = self._finish(
+                session, ranked, history, k, max_price_pence, words=words
+            )
+            mode = "blend" if history else "query"
         logger.info(
             "recommend.done mode=%s k=%s returned=%s index=%s",
             mode,
@@ -196,6 +223,132 @@ class Recommender:
             self.version,
         )
         return results
+
+    # ------------------------------------------------------------ ranking
+
+    def _has_sources(self, history: dict[int, float]) -> bool:
+        return any(len(self.sources.ease.row(p)[0]) for p in history)
+
+    def _for_history(self, history: dict[int, float], now: float) -> _Ranked:
+        found = self.sources.candidates(history, now)
+        if self.ranker is not None:
+            scores = self.ranker.score(found.X)
+        else:
+            scores = found.column("taste")
+        order = np.lexsort((found.ids, -scores))
+        return _Ranked(
+            ids=found.ids[order],
+            scores=scores[order],
+            hint=lambda position: self._history_hint(found, int(order[position])),
+        )
+
+    @staticmethod
+    def _history_hint(found: Candidates, i: int) -> str | None:
+        """The reason of candidate row ``i``: a placeholder naming a product id
+        (``_Explainer`` puts in its name) or a finished phrase."""
+        link, source = found.because(int(found.ids[i]))
+        if link in ("rules", "copurchase"):
+            return f"with:{source}"
+        if link == "ease":
+            return f"also:{source}"
+        if found.nearest[i] >= 0 and found.column("nearest")[i] >= SIMILAR_REASON:
+            return f"like:{int(found.nearest[i])}"
+        recent = found.column("recent_buyers")[i]
+        if recent > 0:
+            n = round(float(np.expm1(recent)))
+            return f"popular lately: {n} customers bought it in the last 30 days"
+        return None
+
+    def _for_query(
+        self, query: str, history: dict[int, float], now: float
+    ) -> tuple[_Ranked, _Words]:
+        words = _query_words(query)
+        # Filler ("I'm looking for a present for someone who...") dilutes the
+        # embedding: search with the content words when there are any.
+        # One forward pass for the query and its words (the words name the reason).
+        vectors = self.encode([" ".join(words) or query, *words])
+        query_vec, word_vectors = vectors[0], vectors[1:]
+        _, found = self.index.search(query_vec, min(self.pool, self.index.size))
+        ids = np.array([int(p) for p in found[0] if p >= 0], dtype=np.int64)
+        if ids.size == 0:
+            return _Ranked(ids, np.zeros(0), _no_hint), _Words(words, word_vectors)
+        q = self.index.vectors_for(ids) @ query_vec
+        boost = np.ones(len(ids))
+        if history:
+            ctx = self.sources.context(history, now)
+            described = self.sources.describe(ids, ctx)
+            taste = np.clip(described.column("taste"), 0, 1)
+            boost += self.taste_boost * taste
+            if self.ranker is not None:
+                personal = self.ranker.score(described.X)
+                top = float(personal.max())
+                if top > 0:
+                    boost += self.personal_boost * personal / top
+        scores = q * boost
+        order = np.lexsort((ids, -scores))
+        return _Ranked(ids[order], scores[order], _no_hint), _Words(words, word_vectors)
+
+    # ------------------------------------------------------------ output
+
+    def _finish(
+        self,
+        session: Session,
+        ranked: _Ranked,
+        history: dict[int, float],
+        k: int,
+        max_price: int | None,
+        *,
+        words: _Words | None = None,
+    ) -> list[Recommendation]:
+        """Filter (sellable, not bought, price, one per name) and add reasons."""
+        kept: list[int] = []
+        names: set[str] = set()
+        sellable: dict[int, queries.CatalogItem] = {}
+        chunk = max(4 * k, 20)
+        # Read the catalogue rows a chunk at a time: most requests need one.
+        for start in range(0, len(ranked.ids), chunk):
+            ids = ranked.ids[start : start + chunk]
+            sellable.update(queries.items_by_id(session=session, product_ids=ids))
+            for position in range(start, start + len(ids)):
+                product_id = int(ranked.ids[position])
+                item = sellable.get(product_id)
+                if item is None or product_id in history:
+                    continue
+                if max_price is not None and item.price_pence > max_price:
+                    continue
+                if item.name in names:  # the same name under another stock code
+                    continue
+                names.add(item.name)
+                kept.append(position)
+                if len(kept) == k:
+                    break
+            if len(kept) == k:
+                break
+        if not kept:
+            return []
+        hints = [ranked.hint(i) for i in kept]
+        referenced = [
+            int(h.partition(":")[2])
+            for h in hints
+            if h and ":" in h and h.partition(":")[2].isdigit()
+        ]
+        explain = _Explainer(
+            session=session,
+            index=self.index,
+            words=words,
+            history=history,
+            known=queries.items_by_id(
+                session=session, product_ids=referenced, sellable_only=False
+            ),
+        )
+        return [
+            _recommendation(
+                sellable[int(ranked.ids[i])],
+                float(ranked.scores[i]),
+                explain.reason(int(ranked.ids[i]), hint),
+            )
+            for i, hint in zip(kept, hints, strict=True)
+        ]
 
     def _bestsellers(
         self,
@@ -239,172 +392,72 @@ class Recommender:
             cached = self._bestsellers_cache = (key, ranked)
         return cached[1]
 
-    def _ranked(
-        self,
-        *,
-        session: Session,
-        query: str | None,
-        history: list[int],
-        exclude: set[int],
-        k: int,
-        max_price: int | None,
-    ) -> list[Recommendation]:
-        words = _query_words(query) if query else []
-        # Filler ("I'm looking for a present for someone who...") dilutes the
-        # embedding: search with the content words when there are any.
-        query_vec = self.encode([" ".join(words) or query])[0] if query else None
-        history_vecs = self.index.vectors_for(history)
-        taste = _normalise(history_vecs.mean(axis=0)) if history else None
-        co_scores = self.copurchase.scores(history) if history else {}
 
-        pool = min(self.pool, self.index.size)
-        while True:
-            ranked = self._score(
-                self._candidates(query_vec, taste, co_scores, pool),
-                query_vec,
-                taste,
-                co_scores,
-            )
-            sellable = queries.items_by_id(
-                session=session, product_ids=[c.product_id for c in ranked]
-            )
-            kept: list[_Candidate] = []
-            names: set[str] = set()
-            for candidate in ranked:
-                item = sellable.get(candidate.product_id)
-                if item is None or candidate.product_id in exclude:
-                    continue
-                if max_price is not None and item.price_pence > max_price:
-                    continue
-                if item.name in names:  # the same name under another stock code
-                    continue
-                names.add(item.name)
-                kept.append(candidate)
-                if len(kept) == k:
-                    break
-            if len(kept) == k or pool >= self.index.size:
-                break
-            pool = self.index.size  # the filters left too few: search everything
-
-        explain = _Explainer(
-            has_query=query_vec is not None,
-            taste_weight=self.history_taste_weight,
-            words=words,
-            word_vecs=self.encode(words) if words and kept else None,
-            history=history,
-            history_vecs=history_vecs,
-            history_items=queries.items_by_id(
-                session=session, product_ids=history, sellable_only=False
-            )
-            if history and kept
-            else {},
-            co_scores=co_scores,
-        )
-        return [
-            _recommendation(
-                sellable[c.product_id],
-                c.score,
-                explain.reason(c, self.index.vectors_for([c.product_id])[0]),
-            )
-            for c in kept
-        ]
-
-    def _candidates(
-        self,
-        query_vec: np.ndarray | None,
-        taste: np.ndarray | None,
-        co_scores: dict[int, tuple[int, int]],
-        pool: int,
-    ) -> list[int]:
-        ids: list[int] = []
-        anchor = query_vec if query_vec is not None else taste
-        if anchor is not None:
-            _, found = self.index.search(anchor, pool)
-            ids.extend(int(p) for p in found[0] if p >= 0)
-        if query_vec is None and co_scores:
-            by_count = sorted(co_scores.items(), key=lambda kv: (-kv[1][0], kv[0]))
-            ids.extend(p for p, _ in by_count[:pool] if self.index.contains(p))
-        return list(dict.fromkeys(ids))
-
-    def _score(
-        self,
-        candidates: list[int],
-        query_vec: np.ndarray | None,
-        taste: np.ndarray | None,
-        co_scores: dict[int, tuple[int, int]],
-    ) -> list[_Candidate]:
-        if not candidates:
-            return []
-        vectors = self.index.vectors_for(candidates)
-        zeros = np.zeros(len(candidates), dtype=np.float32)
-        q_sim = vectors @ query_vec if query_vec is not None else zeros
-        t_sim = np.clip(vectors @ taste, 0, 1) if taste is not None else zeros
-        top = max((count for count, _ in co_scores.values()), default=0)
-        co = np.array(
-            [math.log1p(co_scores.get(p, (0, 0))[0]) for p in candidates],
-            dtype=np.float32,
-        ) / (math.log1p(top) if top else 1.0)
-
-        if query_vec is not None:
-            boost = 1 + self.taste_boost * t_sim + self.copurchase_boost * co
-            total = q_sim * boost
-        else:
-            w = self.history_taste_weight
-            total = w * t_sim + (1 - w) * co
-        rows = [
-            _Candidate(
-                product_id=pid,
-                score=float(total[i]),
-                query_sim=float(q_sim[i]),
-                taste=float(t_sim[i]),
-                copurchase=float(co[i]),
-            )
-            for i, pid in enumerate(candidates)
-        ]
-        rows.sort(key=lambda c: (-c.score, c.product_id))
-        return rows
-
-
-@dataclass(frozen=True)
+@dataclass
 class _Explainer:
     """Writes the one-line reason of a recommendation."""
 
-    has_query: bool
-    taste_weight: float
-    words: list[str]
-    word_vecs: np.ndarray | None
-    history: list[int]
-    history_vecs: np.ndarray
-    history_items: dict[int, queries.CatalogItem]
-    co_scores: dict[int, tuple[int, int]]
+    session: Session
+    index: ProductIndex
+    words: _Words | None
+    history: dict[int, float]
+    known: dict[int, queries.CatalogItem]  # products the reasons name, read at once
+
+    def __post_init__(self) -> None:
+        self._names: dict[int, str | None] = {
+            p: embeddings.display_name(item.name) for p, item in self.known.items()
+        }
+        self._recent: tuple[list[int], np.ndarray] | None = None
 
     def _name(self, product_id: int) -> str | None:
-        item = self.history_items.get(product_id)
-        return embeddings.display_name(item.name) if item else None
+        if product_id not in self._names:
+            items = queries.items_by_id(
+                session=self.session, product_ids=[product_id], sellable_only=False
+            )
+            item = items.get(product_id)
+            self._names[product_id] = (
+                embeddings.display_name(item.name) if item else None
+            )
+        return self._names[product_id]
 
-    def _nearest_bought(self, vector: np.ndarray) -> tuple[str | None, float]:
-        if not self.history:
+    def _nearest_bought(self, product_id: int) -> tuple[str | None, float]:
+        if self._recent is None:
+            recent = sorted(self.history, key=lambda p: (-self.history[p], p))
+            ids = [p for p in recent if self.index.contains(p)][:50]
+            self._recent = (ids, self.index.vectors_for(ids))
+        ids, vectors = self._recent
+        if not ids or not self.index.contains(product_id):
             return None, 0.0
-        sims = self.history_vecs @ vector
+        sims = vectors @ self.index.vectors_for([product_id])[0]
         best = int(np.argmax(sims))
-        return self._name(self.history[best]), float(sims[best])
+        return self._name(ids[best]), float(sims[best])
 
-    def reason(self, candidate: _Candidate, vector: np.ndarray) -> str:
-        bought, similarity = self._nearest_bought(vector)
-        if self.has_query:
-            if self.word_vecs is None:
+    def reason(self, product_id: int, hint: str | None) -> str:
+        if self.words is not None:  # a query
+            if not self.words.words or not self.index.contains(product_id):
                 return "matches your search"
-            word = self.words[int(np.argmax(self.word_vecs @ vector))]
+            vector = self.index.vectors_for([product_id])[0]
+            best = int(np.argmax(self.words.vectors @ vector))
+            word = self.words.words[best]
+            bought, similarity = self._nearest_bought(product_id)
             if bought and similarity >= LIKE_BOUGHT_SIMILARITY:
                 return f"matches '{word}', like {bought} you bought"
             return f"matches '{word}'"
-        partner = self.co_scores.get(candidate.product_id, (0, None))[1]
-        w = self.taste_weight
-        if (1 - w) * candidate.copurchase > w * candidate.taste and partner is not None:
-            name = self._name(partner)
-            if name:
+        if hint is not None and ":" in hint:
+            tag, _, ref = hint.partition(":")
+            name = self._name(int(ref)) if ref.isdigit() else None
+            if name and tag == "with":
                 return f"often bought with {name}, which you bought"
-        return f"similar to {bought}, which you bought" if bought else "picked for you"
+            if name and tag == "also":
+                return f"customers who bought {name} also bought this"
+            if name and tag == "like":
+                return f"similar to {name}, which you bought"
+        elif hint:
+            return hint
+        bought, similarity = self._nearest_bought(product_id)
+        if bought and similarity >= SIMILAR_REASON:
+            return f"similar to {bought}, which you bought"
+        return "picked for you"
 
 
 def _recommendation(
@@ -421,7 +474,7 @@ def _recommendation(
 
 
 def load_recommender(folder: Path, *, version: str = "") -> Recommender:
-    """A recommender over the index saved in ``folder``.
+    """A recommender over the index and sources saved in ``folder``.
 
     Raises:
         ArtifactMissing: a file of the index is missing.
@@ -434,7 +487,13 @@ def load_recommender(folder: Path, *, version: str = "") -> Recommender:
             f"index {folder.name} was built with {model_name!r}, "
             f"not {embeddings.MODEL_NAME!r}: rebuild it"
         )
-    return Recommender(index=index, copurchase=CoPurchase.load(folder), version=version)
+    ranker = Ranker.load(folder) if (folder / RANKER_FILE).is_file() else None
+    return Recommender(
+        index=index,
+        sources=Sources.load(folder, index=index),
+        ranker=ranker,
+        version=version,
+    )
 
 
 _lock = threading.Lock()

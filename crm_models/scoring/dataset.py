@@ -62,8 +62,8 @@ class Events:
 
     Attributes:
         orders: order_id, customer_id, placed (days), total_pence, cancelled_at
-            (days, ``inf`` when not cancelled).
-        lines: order_id, product_id.
+            (days, ``inf`` when not cancelled), n_lines, units (summed quantities).
+        lines: order_id, product_id (one row per order line).
         refunds: customer_id, created (days), amount_pence, money_back (bool:
             approved or paid, as opposed to requested or rejected).
     """
@@ -88,7 +88,7 @@ def load_events(*, session: Session) -> Events:
             Order.total_pence,
             Order.status,
             Order.updated_at,
-        )
+        ).order_by(Order.id)
     ).all()
     orders = pd.DataFrame(
         {
@@ -105,8 +105,20 @@ def load_events(*, session: Session) -> Events:
             ),
         }
     )
-    line_rows = session.execute(select(OrderLine.order_id, OrderLine.product_id)).all()
-    lines = pd.DataFrame(line_rows, columns=["order_id", "product_id"]).astype("int64")
+    line_rows = session.execute(
+        select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity)
+    ).all()
+    lines = pd.DataFrame(
+        line_rows, columns=["order_id", "product_id", "quantity"]
+    ).astype("int64")
+    per_order = lines.groupby("order_id")["quantity"].agg(["size", "sum"])
+    orders["n_lines"] = (
+        per_order["size"].reindex(orders["order_id"]).fillna(0).to_numpy(np.float64)
+    )
+    orders["units"] = (
+        per_order["sum"].reindex(orders["order_id"]).fillna(0).to_numpy(np.float64)
+    )
+    lines = lines[["order_id", "product_id"]]
     refund_rows = session.execute(
         select(
             Refund.customer_id, Refund.created_at, Refund.amount_pence, Refund.status

@@ -2,22 +2,25 @@
 
 Only events strictly before the cutoff count, and an order cancelled after the
 cutoff still counts as a purchase (it was one at the time). One pure function,
-``compute_features``, does the arithmetic for both paths, so training and serving
+``compute_features``, does the arithmetic for every path, so training and serving
 cannot drift apart:
 
 - ``features_table``: every customer with a purchase before the cutoff (training).
-- ``customer_features``: one customer as of now, from three small queries (serving).
+- ``load_histories``: the ``History`` of some (or all) customers from the store, which
+  ``feature_cache`` keeps in memory for serving.
+- ``customer_features``: one customer as of now, straight from the store.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_models.scoring.dataset import (
@@ -43,32 +46,43 @@ FEATURES: tuple[str, ...] = (
     "n_refunds",  # refunds (returns) before the cutoff
     "returns_90d",  # refunds and cancellations in the last 90 days
     "cancelled_share",  # cancelled and refunded value over ordered value, 0..1
+    "orders_90d",  # purchases in the last 90 days
+    "active_months",  # distinct 30-day periods (counted back) with a purchase
+    "lines_per_order",  # order lines per purchase: basket breadth
+    "mean_quantity",  # units per order line: retail (few) or trade (many)
 )
 
 RECENT_DAYS = 90.0
 YEAR_DAYS = 365.0
+MONTH_DAYS = 30.0
 
 
 @dataclass(frozen=True)
 class History:
-    """One customer's events, times in days since the epoch (see ``dataset``)."""
+    """One customer's events, times in days since the epoch (see ``dataset``).
+
+    Order arrays are parallel (one entry per order); the ``line_*`` arrays hold
+    one entry per distinct (order, product) pair.
+    """
 
     placed: np.ndarray  # order times
     totals: np.ndarray  # order totals, pence
     cancelled_at: np.ndarray  # cancellation times, inf when not cancelled
+    n_lines: np.ndarray  # order lines per order
+    units: np.ndarray  # units (summed quantities) per order
     refund_times: np.ndarray
     refund_money: np.ndarray  # pence actually paid back (0 for requested/rejected)
+    line_products: np.ndarray  # product ids
+    line_placed: np.ndarray  # their order's time
+    line_cancelled_at: np.ndarray  # their order's cancellation time
 
 
-def compute_features(
-    history: History, *, cutoff: float, n_products: int
-) -> dict[str, float] | None:
+def compute_features(history: History, *, cutoff: float) -> dict[str, float] | None:
     """The features of one customer as of ``cutoff`` (days).
 
     Args:
         history: the customer's events (any times; later ones are ignored).
         cutoff: the moment the features describe; events at or after it are unseen.
-        n_products: distinct products in the purchases before ``cutoff``.
 
     Returns:
         ``FEATURES`` → value, or ``None`` when there is no purchase before the
@@ -100,6 +114,10 @@ def compute_features(
         ((history.refund_times >= cutoff - RECENT_DAYS) & refunds_before).sum()
         + ((history.cancelled_at >= cutoff - RECENT_DAYS) & cancelled_before).sum()
     )
+    line_bought = (history.line_placed < cutoff) & (history.line_cancelled_at >= cutoff)
+    n_products = np.unique(history.line_products[line_bought]).size
+    n_lines = float(history.n_lines[bought].sum())
+    months = np.unique(np.floor((cutoff - placed) / MONTH_DAYS))
 
     monetary = (float(totals.sum()) - refunded) / 100
     return {
@@ -119,14 +137,94 @@ def compute_features(
         "cancelled_share": min(1.0, (cancelled_value + refunded) / gross)
         if gross > 0
         else 0.0,
+        "orders_90d": float(recent.sum()),
+        "active_months": float(months.size),
+        "lines_per_order": n_lines / n,
+        "mean_quantity": float(history.units[bought].sum()) / n_lines
+        if n_lines > 0
+        else 0.0,
     }
 
 
-# ---------------------------------------------------------------- training
+def _by_customer(
+    customer_ids: np.ndarray, columns: dict[str, np.ndarray]
+) -> dict[int, dict[str, np.ndarray]]:
+    """Split parallel ``columns`` into one slice per customer (stable order)."""
+    if len(customer_ids) == 0:
+        return {}
+    order = np.argsort(customer_ids, kind="stable")
+    ids = customer_ids[order]
+    unique, starts = np.unique(ids, return_index=True)
+    ends = np.append(starts[1:], len(ids))
+    ordered = {name: values[order] for name, values in columns.items()}
+    return {
+        int(customer): {name: values[a:b] for name, values in ordered.items()}
+        for customer, a, b in zip(unique, starts, ends, strict=True)
+    }
 
 
-def _bought_before(orders: pd.DataFrame, cutoff: float) -> pd.Series:
-    return (orders["placed"] < cutoff) & ~(orders["cancelled_at"] < cutoff)
+def histories(events: Events, cutoff: float | None = None) -> dict[int, History]:
+    """The ``History`` of every customer with an order (before ``cutoff`` if given).
+
+    Events at or after ``cutoff`` are dropped, except that a cancellation stays
+    known to the order (``compute_features`` ignores it until its time).
+    """
+    orders, refunds = events.orders, events.refunds
+    if cutoff is not None:
+        orders = orders[orders["placed"] < cutoff]
+        refunds = refunds[refunds["created"] < cutoff]
+    lines = (
+        events.lines[["order_id", "product_id"]]
+        .drop_duplicates()
+        .merge(orders[["order_id", "customer_id", "placed", "cancelled_at"]])
+    )
+
+    def column(frame: pd.DataFrame, name: str) -> np.ndarray:
+        return frame[name].to_numpy()
+
+    order_parts = _by_customer(
+        column(orders, "customer_id"),
+        {
+            name: column(orders, name)
+            for name in ("placed", "total_pence", "cancelled_at", "n_lines", "units")
+        },
+    )
+    refund_parts = _by_customer(
+        column(refunds, "customer_id"),
+        {
+            "created": column(refunds, "created"),
+            "money": np.where(
+                column(refunds, "money_back"), column(refunds, "amount_pence"), 0.0
+            ),
+        },
+    )
+    line_parts = _by_customer(
+        column(lines, "customer_id"),
+        {
+            name: column(lines, name)
+            for name in ("product_id", "placed", "cancelled_at")
+        },
+    )
+    empty = np.zeros(0)
+    no_refunds = {"created": empty, "money": empty}
+    no_lines = {"product_id": empty, "placed": empty, "cancelled_at": empty}
+    result = {}
+    for customer, o in order_parts.items():
+        r = refund_parts.get(customer, no_refunds)
+        li = line_parts.get(customer, no_lines)
+        result[customer] = History(
+            placed=o["placed"],
+            totals=o["total_pence"],
+            cancelled_at=o["cancelled_at"],
+            n_lines=o["n_lines"],
+            units=o["units"],
+            refund_times=r["created"],
+            refund_money=r["money"],
+            line_products=li["product_id"],
+            line_placed=li["placed"],
+            line_cancelled_at=li["cancelled_at"],
+        )
+    return result
 
 
 def features_table(events: Events, cutoff: float) -> pd.DataFrame:
@@ -135,35 +233,11 @@ def features_table(events: Events, cutoff: float) -> pd.DataFrame:
     Returns:
         One row per customer (index ``customer_id``, sorted), columns ``FEATURES``.
     """
-    orders, refunds = events.orders, events.refunds
-    bought_ids = orders.loc[_bought_before(orders, cutoff), ["order_id", "customer_id"]]
-    n_products = (
-        events.lines.merge(bought_ids, on="order_id")
-        .groupby("customer_id")["product_id"]
-        .nunique()
-    )
-    refunds_of = dict(list(refunds.groupby("customer_id")))
-    empty = refunds.iloc[0:0]
-
     rows: dict[int, dict[str, float]] = {}
-    for customer_id, frame in orders[orders["placed"] < cutoff].groupby("customer_id"):
-        refund_frame = refunds_of.get(customer_id, empty)
-        history = History(
-            placed=frame["placed"].to_numpy(),
-            totals=frame["total_pence"].to_numpy(),
-            cancelled_at=frame["cancelled_at"].to_numpy(),
-            refund_times=refund_frame["created"].to_numpy(),
-            refund_money=np.where(
-                refund_frame["money_back"].to_numpy(),
-                refund_frame["amount_pence"].to_numpy(),
-                0.0,
-            ),
-        )
-        values = compute_features(
-            history, cutoff=cutoff, n_products=int(n_products.get(customer_id, 0))
-        )
+    for customer_id, history in histories(events, cutoff).items():
+        values = compute_features(history, cutoff=cutoff)
         if values is not None:
-            rows[int(customer_id)] = values
+            rows[customer_id] = values
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(FEATURES))
     table.index.name = "customer_id"
     return table.sort_index()
@@ -172,48 +246,109 @@ def features_table(events: Events, cutoff: float) -> pd.DataFrame:
 # ---------------------------------------------------------------- serving
 
 
+def load_histories(
+    *, session: Session, customer_ids: Iterable[int] | None = None
+) -> dict[int, History]:
+    """The ``History`` of the given customers (every customer with ``None``).
+
+    Three queries whatever the number of customers; customers without an order are
+    left out. Nothing is cut at a moment: ``compute_features`` does that.
+    """
+    ids = None if customer_ids is None else sorted({int(c) for c in customer_ids})
+    if ids is not None and not ids:
+        return {}
+
+    def only(column: object) -> tuple[object, ...]:
+        return () if ids is None else (column.in_(ids),)  # type: ignore[attr-defined]
+
+    per_order = (
+        select(
+            OrderLine.order_id,
+            func.count().label("n_lines"),
+            func.sum(OrderLine.quantity).label("units"),
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(*only(Order.customer_id))
+        .group_by(OrderLine.order_id)
+        .subquery()
+    )
+    # Core rows through the session's connection: no ORM result processing.
+    connection = session.connection()
+    order_rows = connection.execute(
+        select(
+            Order.id,
+            Order.customer_id,
+            Order.placed_at,
+            Order.total_pence,
+            Order.status,
+            Order.updated_at,
+            per_order.c.n_lines,
+            per_order.c.units,
+        )
+        .outerjoin(per_order, per_order.c.order_id == Order.id)
+        .where(*only(Order.customer_id))
+    ).all()
+    line_rows = connection.execute(
+        select(Order.customer_id, OrderLine.order_id, OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(*only(Order.customer_id))
+        .distinct()
+    ).all()
+    refund_rows = connection.execute(
+        select(
+            Refund.customer_id, Refund.created_at, Refund.amount_pence, Refund.status
+        ).where(*only(Refund.customer_id))
+    ).all()
+
+    orders = pd.DataFrame(
+        {
+            "order_id": np.array([r.id for r in order_rows], dtype=np.int64),
+            "customer_id": np.array(
+                [r.customer_id for r in order_rows], dtype=np.int64
+            ),
+            "placed": np.array([to_days(r.placed_at) for r in order_rows]),
+            "total_pence": np.array(
+                [r.total_pence for r in order_rows], dtype=np.float64
+            ),
+            "cancelled_at": np.array(
+                [cancelled_at(r.status, r.placed_at, r.updated_at) for r in order_rows]
+            ),
+            "n_lines": np.array([r.n_lines or 0 for r in order_rows], np.float64),
+            "units": np.array([r.units or 0 for r in order_rows], np.float64),
+        }
+    )
+    lines = pd.DataFrame(
+        np.array([tuple(r) for r in line_rows], dtype=np.int64).reshape(-1, 3)[:, 1:],
+        columns=["order_id", "product_id"],
+    )
+    refunds = pd.DataFrame(
+        {
+            "customer_id": np.array(
+                [r.customer_id for r in refund_rows], dtype=np.int64
+            ),
+            "created": np.array([to_days(r.created_at) for r in refund_rows]),
+            "amount_pence": np.array(
+                [r.amount_pence for r in refund_rows], dtype=np.float64
+            ),
+            "money_back": np.array(
+                [r.status in MONEY_BACK for r in refund_rows], dtype=bool
+            ),
+        }
+    )
+    return histories(Events(orders=orders, lines=lines, refunds=refunds))
+
+
 def customer_features(
     *, session: Session, customer_id: int, now: datetime
 ) -> dict[str, float] | None:
-    """Features of one customer as of ``now`` (three small indexed queries).
+    """Features of one customer as of ``now``, read from the store.
 
     Returns:
         ``FEATURES`` → value, or ``None`` when the customer has no purchase yet.
     """
-    order_rows = session.execute(
-        select(
-            Order.id, Order.placed_at, Order.total_pence, Order.status, Order.updated_at
-        ).where(Order.customer_id == customer_id, Order.placed_at < now)
-    ).all()
-    if not order_rows:
-        return None
-    cutoff = to_days(now)
-    cancelled = [cancelled_at(r.status, r.placed_at, r.updated_at) for r in order_rows]
-    bought_ids = [
-        r.id for r, c in zip(order_rows, cancelled, strict=True) if c >= cutoff
-    ]
-    n_products = 0
-    if bought_ids:
-        n_products = session.scalar(
-            select(func.count(distinct(OrderLine.product_id))).where(
-                OrderLine.order_id.in_(bought_ids)
-            )
-        )
-    refund_rows = session.execute(
-        select(Refund.created_at, Refund.amount_pence, Refund.status).where(
-            Refund.customer_id == customer_id, Refund.created_at < now
-        )
-    ).all()
-    history = History(
-        placed=np.array([to_days(r.placed_at) for r in order_rows]),
-        totals=np.array([float(r.total_pence) for r in order_rows]),
-        cancelled_at=np.array(cancelled),
-        refund_times=np.array([to_days(r.created_at) for r in refund_rows]),
-        refund_money=np.array(
-            [
-                float(r.amount_pence) if r.status in MONEY_BACK else 0.0
-                for r in refund_rows
-            ]
-        ),
+    history = load_histories(session=session, customer_ids=[customer_id]).get(
+        int(customer_id)
     )
-    return compute_features(history, cutoff=cutoff, n_products=int(n_products or 0))
+    if history is None:
+        return None
+    return compute_features(history, cutoff=to_days(now))

@@ -26,7 +26,9 @@ MIN_DISTANCE = 0.25
 EXPLAINS: dict[str, tuple[str, ...]] = {
     "propensity": (
         "recency_days",
+        "orders_90d",
         "orders_365d",
+        "active_months",
         "frequency",
         "spend_90d",
         "spend_trend",
@@ -36,7 +38,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     ),
     "churn_risk": (
         "recency_days",
+        "orders_90d",
         "orders_365d",
+        "active_months",
         "frequency",
         "mean_interval_days",
         "spend_trend",
@@ -55,7 +59,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 }
 # Features that say the same thing as a stronger one already chosen.
 _OVERLAPS = (
-    frozenset({"frequency", "orders_365d", "n_products"}),
+    frozenset({"frequency", "orders_365d", "n_products", "active_months"}),
+    frozenset({"orders_90d", "spend_90d", "spend_trend"}),
     frozenset({"monetary", "mean_order_value"}),
     frozenset({"spend_90d", "spend_trend"}),
     frozenset({"n_refunds", "returns_90d", "n_cancelled", "cancelled_share"}),
@@ -111,6 +116,14 @@ def phrase(feature: str, value: float) -> str:
             )
         case "cancelled_share":
             return f"{v:.0%} of order value cancelled or refunded"
+        case "orders_90d":
+            return _count(v, "order", "orders") + " in the last 90 days"
+        case "active_months":
+            return "bought in " + _count(v, "month", "different months")
+        case "lines_per_order":
+            return f"{v:.0f} different products per order on average"
+        case "mean_quantity":
+            return f"{v:.0f} of each product per order on average"
     raise KeyError(feature)
 
 

@@ -4,6 +4,10 @@
 ``<models>/scoring``; it notices a newly promoted version and loads it without a
 restart. With no trained model, or for an unknown customer, the scorer answers
 with priors and says so in the reasons; it never raises for a missing customer.
+
+Features come from a ``FeatureCache`` (every customer's history in memory, loaded
+on the first call and refreshed incrementally), so a score costs no query for a
+customer with orders and no data frame at all.
 """
 
 from __future__ import annotations
@@ -24,11 +28,10 @@ from sqlalchemy.orm import Session
 from crm_models import artifacts
 from crm_models.errors import ArtifactMissing, DataError
 from crm_models.scoring import segments
-from crm_models.scoring.features import FEATURES, customer_features
+from crm_models.scoring.feature_cache import FeatureCache
+from crm_models.scoring.features import FEATURES
 from crm_models.scoring.labels import TARGETS
-from crm_models.scoring.models import RFMBaseline, single_threaded
 from crm_models.scoring.reasons import explain
-from crm_models.store.schema import Customer
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class CustomerScorer:
         models: target → fitted estimator with ``predict_proba``.
         metadata: the version's ``metadata.json``.
         version: the version's name, ``None`` when untrained.
+        cache: the customers' histories (a fresh, lazily loaded one by default).
     """
 
     def __init__(
@@ -68,16 +72,15 @@ class CustomerScorer:
         models: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         version: str | None = None,
+        cache: FeatureCache | None = None,
     ) -> None:
         self.models = dict(models or {})
         self.metadata = dict(metadata or {})
         self.version = version
-        self._rfm: RFMBaseline | None = None
+        self.cache = cache if cache is not None else FeatureCache()
+        self._segments: segments.SegmentModel | None = None
         if self.trained:
-            rfm = RFMBaseline()
-            edges = self.metadata["rfm_edges"]
-            rfm.edges_ = [edges[n] for n in ("recency_days", "frequency", "monetary")]
-            self._rfm = rfm
+            self._segments = segments.SegmentModel.from_dict(self.metadata["segments"])
 
     @property
     def trained(self) -> bool:
@@ -101,6 +104,12 @@ class CustomerScorer:
             reasons={target: [reason] for target in TARGETS},
         )
 
+    def warm_up(self, *, session: Session, now: datetime) -> None:
+        """Load the feature cache now (under a second for a few thousand
+        customers) instead of on the first customer's score."""
+        if self.trained:
+            self.cache.ensure_fresh(session=session, now=now)
+
     def score(
         self, *, session: Session, customer_id: int | None, now: datetime
     ) -> CustomerScores:
@@ -111,10 +120,14 @@ class CustomerScorer:
         """
         if not self.trained:
             return self.priors(NO_MODEL)
-        if customer_id is None or session.get(Customer, customer_id) is None:
+        if customer_id is None:
             return self.priors(UNKNOWN_CUSTOMER)
-        features = customer_features(session=session, customer_id=customer_id, now=now)
+        features = self.cache.features(
+            session=session, customer_id=customer_id, now=now
+        )
         if features is None:
+            if not self.cache.known_customer(session=session, customer_id=customer_id):
+                return self.priors(UNKNOWN_CUSTOMER)
             return replace(self.priors(NO_ORDERS), segment=segments.NEW)
         return self.score_features(features)
 
@@ -124,16 +137,14 @@ class CustomerScorer:
         Raises:
             ArtifactMissing: no model is loaded.
         """
-        if not self.trained or self._rfm is None:
+        if not self.trained or self._segments is None:
             raise ArtifactMissing("no scoring model is loaded")
         row = np.array([[features[name] for name in FEATURES]], dtype=np.float64)
-        with single_threaded():
-            probability = {
-                target: float(self.models[target].predict_proba(row)[0, 1])
-                for target in TARGETS
-            }
+        probability = {
+            target: float(self.models[target].predict_proba(row)[0, 1])
+            for target in TARGETS
+        }
         meta = self.metadata["models"]
-        r, f, m = (int(v) for v in self._rfm.rfm(row)[0])
         return CustomerScores(
             propensity=probability["propensity"],
             churn_risk=probability["churn_risk"],
@@ -144,9 +155,7 @@ class CustomerScorer:
             >= meta["propensity"]["threshold"],
             high_value=features["monetary"]
             >= self.metadata["thresholds"]["high_value_monetary"],
-            segment=segments.segment(
-                r=r, f=f, m=m, tenure_days=features["tenure_days"]
-            ),
+            segment=self._segments.segment(features),
             reasons={
                 target: explain(
                     features,

@@ -383,3 +383,15 @@ class SeedInfo(Base):
     row_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     seeded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+
+class CustomerSegment(Base):
+    """A customer's marketing segment (k-means on RFM), written by scoring training."""
+
+    __tablename__ = "customer_segments"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id"), primary_key=True
+    )
+    segment: Mapped[str] = mapped_column(String(32), index=True)
+    model_version: Mapped[str] = mapped_column(String(32))  # the scoring version
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)

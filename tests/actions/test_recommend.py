@@ -6,7 +6,11 @@ import pytest
 from sqlalchemy.orm import Session
 
 from actions.orders import ActionOrderRequest
-from actions.recommend import ActionRecommendProducts, price_limit_pence
+from actions.recommend import (
+    ActionRecommendProducts,
+    price_limit_pence,
+    split_price_limit,
+)
 from crm_models.store.schema import OrderStatus
 from tests.actions.builders import action, outcomes, slot, slots_set, user
 from tests.actions.conftest import (
@@ -144,3 +148,17 @@ async def test_accepted_offer_uses_the_history_not_the_text(
 
     assert recommender.calls[0]["query"] is None
     assert slots_set(result.events)["pending_question"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "pence", "rest"),
+    [
+        ("a gift for a gardener under 10 pounds", 1000, "a gift for a gardener"),
+        ("something below £7.50 for my mum", 750, "something for my mum"),
+        ("cooking presents, less than 3 quid", 300, "cooking presents"),
+        ("candles up to 20 GBP please", 2000, "candles please"),
+        ("a red lunch box", None, "a red lunch box"),  # no limit stated
+    ],
+)
+def test_a_stated_budget_becomes_a_filter_not_search_words(text, pence, rest) -> None:
+    assert split_price_limit(text) == (pence, rest)

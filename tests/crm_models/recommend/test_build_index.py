@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,10 @@ def test_a_build_indexes_the_merchandise_and_promotes_it(
     assert not index.contains(shop.ids["POSTAGE"])
     assert index.metadata_["model_name"] == embeddings.MODEL_NAME
     assert len(index.metadata_["catalog_checksum"]) == 64
-    assert (artifacts.current_dir(tmp_path) / "copurchase.npz").is_file()
+    folder = artifacts.current_dir(tmp_path)
+    for name in ("copurchase.npz", "ease.npz", "rules_confidence.npz", "catalog.json"):
+        assert (folder / name).is_file()
+    assert index.metadata_["index_choice"]["kind"] == "flat"
 
 
 def test_an_unchanged_catalogue_is_not_built_again(shop: Shop, tmp_path: Path) -> None:
@@ -55,6 +59,45 @@ def test_a_price_change_or_force_builds_again(shop: Shop, tmp_path: Path) -> Non
     assert forced.built
     assert len({first.version, changed.version, forced.version}) == 3
     assert artifacts.current_version(tmp_path) == forced.version
+
+
+def test_catalogue_changes_update_the_index_without_a_rebuild(
+    shop: Shop, tmp_path: Path
+) -> None:
+    first = build_index.build(session=shop.session, root=tmp_path)
+    new = shop_product(shop, "GARDEN TROWEL STAINLESS")
+    shop.session.get(Product, shop.ids["VINTAGE TEA MUG"]).name = "VINTAGE COFFEE MUG"
+    shop.session.get(Product, shop.ids["PARTY BUNTING"]).active = False
+    shop.session.flush()
+
+    result = build_index.build(session=shop.session, root=tmp_path)
+
+    index = ProductIndex.load(artifacts.current_dir(tmp_path))
+    assert result.updated == {"added": 1, "renamed": 1, "removed": 1}
+    assert result.version != first.version
+    assert index.metadata_["updated_from"] == first.version
+    assert index.size == 26  # one in, one out
+    assert index.contains(new)
+    assert not index.contains(shop.ids["PARTY BUNTING"])
+    renamed = fake_encode(["Vintage Coffee Mug"])
+    np.testing.assert_allclose(
+        index.vectors_for([shop.ids["VINTAGE TEA MUG"]]), renamed, atol=1e-6
+    )
+    _, found = index.search(fake_encode(["Garden Trowel Stainless"]), 1)
+    assert found[0, 0] == new
+    # The sources came along unchanged.
+    folder = artifacts.current_dir(tmp_path)
+    assert (folder / "ease.npz").read_bytes() == (
+        tmp_path / first.version / "ease.npz"
+    ).read_bytes()
+    assert build_index.build(session=shop.session, root=tmp_path).built is False
+
+
+def shop_product(shop: Shop, name: str) -> int:
+    product = Product(stock_code="NEW1", name=name, unit_price_pence=500)
+    shop.session.add(product)
+    shop.session.flush()
+    return product.id
 
 
 def test_an_empty_store_is_refused(session: Session, tmp_path: Path) -> None:

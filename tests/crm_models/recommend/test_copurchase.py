@@ -1,42 +1,32 @@
-"""Co-purchase counts."""
+"""Co-purchase neighbours by basket cosine."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
-from crm_models.recommend.copurchase import CoPurchase
+import pytest
 
-
-def _fitted(top_n: int = 30) -> CoPurchase:
-    # Orders 1-3 pair product 10 with 20 (three times) and 30 (once); 10 twice in
-    # order 1 counts once.
-    return CoPurchase(top_n=top_n).fit(
-        [1, 1, 1, 2, 2, 3, 3, 3, 4],
-        [10, 20, 10, 10, 20, 10, 20, 30, 40],
-    )
+from crm_models.recommend.copurchase import fit_copurchase
+from tests.crm_models.recommend.builders import BASKETS
 
 
-def test_partners_are_counted_per_order_most_frequent_first() -> None:
-    copurchase = _fitted()
+def test_neighbours_are_weighted_by_basket_cosine() -> None:
+    table = fit_copurchase(BASKETS)
 
-    assert copurchase.partners(10) == [(20, 3), (30, 1)]
-    assert copurchase.partners(30) == [(10, 1), (20, 1)]  # ties by product id
-    assert copurchase.partners(40) == []  # alone in its order
+    ids, weights = table.row(10)
 
-
-def test_scores_add_up_over_the_history_and_name_the_strongest_source() -> None:
-    scores = _fitted().scores([10, 20])
-
-    assert scores[30] == (2, 10)
-    assert scores[20] == (3, 10)
+    assert ids.tolist() == [20, 30]
+    # 10 and 20 share 3 orders of 3 each; 10 and 30 share 1 of 3 and 1.
+    assert weights.tolist() == pytest.approx([1.0, 1 / math.sqrt(3)])
+    assert table.row(40)[0].tolist() == []  # alone in its order
 
 
-def test_only_the_top_partners_are_kept_and_saved(tmp_path: Path) -> None:
-    copurchase = _fitted(top_n=1)
+def test_only_the_top_neighbours_are_kept() -> None:
+    table = fit_copurchase(BASKETS, top_n=1)
 
-    copurchase.save(tmp_path)
-    loaded = CoPurchase.load(tmp_path)
+    assert table.row(10)[0].tolist() == [20]
+    assert table.row(30)[0].tolist() == [10]  # a tie with 20: the smaller id
 
-    assert loaded.partners(10) == [(20, 3)]
-    assert loaded.partners(30) == copurchase.partners(30) == [(10, 1)]
-    assert loaded.top_n == 1
+
+def test_an_empty_history_gives_an_empty_table() -> None:
+    assert len(fit_copurchase(BASKETS.before(-1.0))) == 0

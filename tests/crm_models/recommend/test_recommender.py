@@ -4,28 +4,49 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from crm_models.errors import ArtifactMissing
 from crm_models.recommend import build_index, embeddings, queries
-from crm_models.recommend.copurchase import CoPurchase
 from crm_models.recommend.index import ProductIndex
+from crm_models.recommend.purchases import load_purchases
+from crm_models.recommend.ranker import FEATURES, Ranker, fit_sources
 from crm_models.recommend.recommender import Recommender, _query_words, get_recommender
+from crm_models.scoring.dataset import to_days
 from tests.crm_models.recommend.conftest import Shop, fake_encode
 from tests.crm_models.scoring.builders import CUTOFF
 
 NOT_FOR_SALE = ("POSTAGE", "GARDEN GIFT VOUCHER", "GARDEN GNOME PLANTER")
 
 
-@pytest.fixture
-def recommender(shop: Shop) -> Recommender:
+def _index(shop: Shop) -> ProductIndex:
     items = queries.merchandise(session=shop.session)
-    index = ProductIndex().build(
+    return ProductIndex().build(
         fake_encode([embeddings.display_name(i.name) for i in items]),
         [i.product_id for i in items],
     )
-    copurchase = CoPurchase().fit(*queries.order_baskets(session=shop.session))
-    return Recommender(index=index, copurchase=copurchase, encode=fake_encode)
+
+
+def _ranker(**weights: float) -> Ranker:
+    """A hand-set ranker: the named features' weights, everything else 0."""
+    n = len(FEATURES)
+    return Ranker(
+        mean=(0.0,) * n,
+        scale=(1.0,) * n,
+        coef=tuple(weights.get(name, 0.0) for name in FEATURES),
+        intercept=0.0,
+    )
+
+
+@pytest.fixture
+def recommender(shop: Shop) -> Recommender:
+    index = _index(shop)
+    sources = fit_sources(
+        load_purchases(session=shop.session), now=to_days(CUTOFF), index=index
+    )
+    ranker = _ranker(copurchase_share=2.0, ease_share=1.0, taste=0.5)
+    return Recommender(index=index, sources=sources, ranker=ranker, encode=fake_encode)
 
 
 def _names(results: list) -> list[str]:
@@ -95,6 +116,42 @@ def test_without_a_query_a_customer_gets_what_goes_with_their_history(
         == "often bought with Gardeners Kneeling Pad, which you bought"
     )
     assert "Bird Feeder Hanging Garden" in _names(results)
+
+
+def test_with_embeddings_only_a_customer_gets_similar_products(shop: Shop) -> None:
+    index = _index(shop)
+    recommender = Recommender(index=index, encode=fake_encode)
+    bought = [
+        shop.ids["SET OF 3 CAKE TINS PANTRY DESIGN"],
+        shop.ids["BAKING SET 9 PIECE RETROSPOT"],
+    ]
+    taste = index.vectors_for(bought).mean(axis=0)
+    _, nearest = index.search(taste / np.linalg.norm(taste), 4)
+
+    results = recommender.recommend(
+        session=shop.session, query=None, customer_id=shop.baker, k=2, now=CUTOFF
+    )
+
+    expected = [int(p) for p in nearest[0] if int(p) not in bought][:2]
+    assert [r.product_id for r in results] == expected
+    assert all(
+        r.reason == "picked for you" or r.reason.startswith("similar to ")
+        for r in results
+    )
+
+
+def test_history_recommendations_leave_out_bought_and_unsellable_products(
+    recommender: Recommender, shop: Shop
+) -> None:
+    results = recommender.recommend(
+        session=shop.session, query=None, customer_id=4, k=50, now=CUTOFF
+    )
+
+    ids = {r.product_id for r in results}
+    bought = queries.purchased_ids(session=shop.session, customer_id=4)
+    assert not ids & bought
+    assert not ids & {shop.ids[n] for n in NOT_FOR_SALE}
+    assert len(_names(results)) == len(set(_names(results)))
 
 
 def test_without_a_query_or_a_customer_the_bestsellers_come(

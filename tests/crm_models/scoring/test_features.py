@@ -9,7 +9,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_models.scoring.dataset import load_events, to_days
-from crm_models.scoring.features import FEATURES, customer_features, features_table
+from crm_models.scoring.features import (
+    FEATURES,
+    customer_features,
+    features_table,
+    load_histories,
+)
 from crm_models.store.schema import RefundStatus
 from tests.conftest import SEED_TODAY
 from tests.crm_models.scoring.builders import CUTOFF, StoreBuilder, days
@@ -64,6 +69,10 @@ def test_features_of_a_rich_history_are_exact(store: StoreBuilder) -> None:
             "n_refunds": 2.0,  # the rejected request counts as a return
             "returns_90d": 3.0,  # two refunds and one cancellation
             "cancelled_share": 4_000 / 24_000,
+            "orders_90d": 2.0,
+            "active_months": 4.0,  # 200, 100, 30 and 10 days ago: months 6, 3, 1, 0
+            "lines_per_order": 1.5,  # 2 + 2 + 1 + 1 lines over 4 purchases
+            "mean_quantity": 1.0,
         }
     )
 
@@ -77,6 +86,11 @@ def test_a_lapsed_single_order_customer(store: StoreBuilder) -> None:
     assert row["mean_interval_days"] == pytest.approx(400.0)  # tenure for one order
     assert row["spend_90d"] == 0
     assert row["spend_trend"] == pytest.approx(-math.log(1 + 70.0 * 90 / 310))
+    assert (row["orders_90d"], row["active_months"], row["lines_per_order"]) == (
+        0,
+        1,
+        1,
+    )
 
 
 def test_customers_without_a_purchase_before_the_cutoff_are_left_out(
@@ -127,3 +141,15 @@ def test_both_paths_agree_on_the_real_seed(seeded_session: Session) -> None:
             session=seeded_session, customer_id=customer_id, now=now
         )
         assert served == pytest.approx(row.to_dict()), customer_id
+
+
+def test_histories_hold_exactly_the_store_rows(store: StoreBuilder) -> None:
+    histories = load_histories(session=store.session)
+    some = load_histories(session=store.session, customer_ids=[3, 99])
+
+    assert sorted(histories) == [1, 2, 3]
+    assert histories[1].placed.size == 5
+    assert histories[1].refund_times.size == 2
+    assert sorted(histories[1].line_products.tolist()) == [1, 2, 2, 3, 4, 5, 6]
+    assert list(some) == [3]  # 99 has no order
+    assert load_histories(session=store.session, customer_ids=[]) == {}

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crm_models import artifacts
+from crm_models.scoring.feature_cache import FeatureCache
 from crm_models.scoring.features import FEATURES
 from crm_models.scoring.labels import TARGETS
 from crm_models.scoring.scorer import (
@@ -21,6 +22,7 @@ from crm_models.scoring.scorer import (
     CustomerScorer,
     get_scorer,
 )
+from crm_models.scoring.segments import CHAMPIONS, HIBERNATING, SegmentModel
 from tests.crm_models.scoring.builders import CUTOFF, StoreBuilder, days
 
 
@@ -44,14 +46,17 @@ def _metadata(priors: dict[str, float]) -> dict[str, Any]:
     # A recent order raises propensity and lowers churn risk.
     reasons = {"propensity": recency(-1.0), "churn_risk": recency(1.0)}
     reasons["refund_risk"] = neutral
+    # Two segments in log RFM space: recent, frequent, big spenders, and the rest.
+    segments = SegmentModel(
+        mean=(0.0, 0.0, 0.0),
+        scale=(1.0, 1.0, 1.0),
+        centroids=((1.8, 1.8, 5.5), (6.0, 0.7, 3.0)),
+        names=(CHAMPIONS, HIBERNATING),
+    )
     return {
         "features": list(FEATURES),
         "thresholds": {"high_value_monetary": 100.0},
-        "rfm_edges": {
-            "recency_days": [10.0, 20.0, 40.0, 80.0],
-            "frequency": [1.0, 1.0, 2.0, 4.0],
-            "monetary": [10.0, 20.0, 40.0, 80.0],
-        },
+        "segments": segments.as_dict(),
         "models": {
             target: {
                 "file": f"{target}.joblib",
@@ -123,7 +128,7 @@ def test_a_known_customer_gets_scores_flags_segment_and_reasons(
     assert scores.high_propensity  # over the 0.5 cut
     assert scores.high_risk_refund
     assert scores.high_value  # £250 spent, the cut is £100
-    assert scores.segment == "champion"  # last order 5 days ago, 5 orders, £250
+    assert scores.segment == CHAMPIONS  # last order 5 days ago, 5 orders, £250
     # Propensity is above its prior: explained by what raises it.
     assert scores.reasons["propensity"] == ["last order 5 days ago"]
     # Churn risk is below its prior: explained by what lowers it.
@@ -195,3 +200,41 @@ def test_a_corrupt_model_file_falls_back_to_priors(
 
     assert not scorer.trained
     assert scorer.version == version  # not retried until another version comes
+
+
+def test_a_new_order_shows_once_the_cache_refreshes(store: StoreBuilder) -> None:
+    scorer = CustomerScorer(
+        models={t: ConstantModel(p) for t, p in PROBABILITIES.items()},
+        metadata=_metadata(PRIORS),
+        version="v1",
+        cache=FeatureCache(refresh_seconds=0),
+    )
+    before = scorer.score(session=store.session, customer_id=2, now=CUTOFF)
+
+    store.order(2, CUTOFF - days(1), 30_000)
+    after = scorer.score(session=store.session, customer_id=2, now=CUTOFF)
+
+    assert before.segment == "new"
+    assert after.high_value  # £300 now: the cache reloaded customer 2
+    assert after.reasons["propensity"] != [NO_ORDERS]
+
+
+def test_a_customer_created_after_the_cache_loaded_is_found(
+    scorer: CustomerScorer, store: StoreBuilder
+) -> None:
+    scorer.score(session=store.session, customer_id=1, now=CUTOFF)  # loads the cache
+
+    store.customer(3)
+    scores = scorer.score(session=store.session, customer_id=3, now=CUTOFF)
+
+    assert scores.segment == "new"
+    assert scores.reasons["propensity"] == [NO_ORDERS]
+
+
+def test_a_warm_up_loads_the_cache_before_the_first_score(
+    scorer: CustomerScorer, store: StoreBuilder
+) -> None:
+    scorer.warm_up(session=store.session, now=CUTOFF)
+
+    assert scorer.cache.loaded
+    assert scorer.cache.history(1) is not None

@@ -16,18 +16,21 @@ from crm_models.scoring.dataset import Events, from_days, load_events
 from crm_models.scoring.features import FEATURES
 from crm_models.scoring.labels import TARGETS
 from crm_models.scoring.scorer import get_scorer, load_scorer
+from crm_models.scoring.segments import PROTOTYPES
 from crm_models.scoring.train import (
+    CANDIDATES,
+    Rows,
     TrainConfig,
     TrainResult,
     format_table,
-    stacked_rows,
     train,
 )
 from crm_models.store.db import create_schema, make_engine
+from crm_models.store.schema import CustomerSegment
 from tests.crm_models.scoring.builders import CUTOFF, synthetic_history
 
 pytestmark = pytest.mark.ml
-CONFIG = TrainConfig(n_resamples=50)
+CONFIG = TrainConfig(n_resamples=50, calibration_folds=3)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +50,16 @@ def events(synthetic_session: Session) -> Events:
 
 
 @pytest.fixture(scope="module")
-def trained(events: Events, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+def trained(
+    events: Events,
+    synthetic_session: Session,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> TrainResult:
     return train(
-        events=events, out_root=tmp_path_factory.mktemp("scoring"), config=CONFIG
+        events=events,
+        out_root=tmp_path_factory.mktemp("scoring"),
+        config=CONFIG,
+        session=synthetic_session,
     )
 
 
@@ -66,14 +76,21 @@ def test_training_writes_models_and_metadata_and_promotes(
         *(f"{target}.joblib" for target in TARGETS),
     }
     assert meta["features"] == list(FEATURES)
-    assert meta["cutoffs"]["test"] == (last_day - timedelta(days=99)).isoformat()
-    assert meta["cutoffs"]["train"][0] == (last_day - timedelta(days=189)).isoformat()
+    cutoffs = meta["cutoffs"]
+    assert cutoffs["test"] == (last_day - timedelta(days=99)).isoformat()
+    assert cutoffs["test_training"][0] == (last_day - timedelta(days=189)).isoformat()
+    assert cutoffs["validation"] == (last_day - timedelta(days=189)).isoformat()
+    # The shipped model learns from label windows that end with the data.
+    assert cutoffs["current_training"][0] == (last_day - timedelta(days=89)).isoformat()
     assert set(meta["models"]) == set(TARGETS)
     for target in TARGETS:
         model = meta["models"][target]
-        assert model["kind"] in ("logistic", "boosting")
-        assert set(model["test_auc"]) == {"rfm", "logistic", "boosting", "chosen"}
+        assert model["kind"] in CANDIDATES
+        tested = model["backtest"]["test"]
+        assert set(tested) == {*CANDIDATES, "chosen"}
+        assert set(tested["chosen"]) == {"roc_auc", "pr_auc", "brier"}
         assert 0 < model["threshold"] < 1
+    assert meta["segments"]["names"] == list(PROTOTYPES)
     assert "scikit-learn" in meta["library_versions"]
 
 
@@ -81,17 +98,30 @@ def test_the_models_learn_something(trained: TrainResult) -> None:
     by_target = {report.target: report for report in trained.reports}
 
     # The synthetic customers buy at steady, individual rates: history predicts.
-    assert by_target["propensity"].test_auc["chosen"][0] > 0.7
-    assert by_target["churn_risk"].test_auc["chosen"][0] > 0.6
+    assert by_target["propensity"].test["chosen"]["roc_auc"].value > 0.7
+    assert by_target["churn_risk"].test["chosen"]["roc_auc"].value > 0.6
+    assert by_target["propensity"].test["chosen"]["brier"].value < 0.25
     assert "propensity" in format_table(trained.reports)
+
+
+def test_each_customer_gets_a_stored_segment(
+    trained: TrainResult, synthetic_session: Session
+) -> None:
+    rows = synthetic_session.query(CustomerSegment).all()
+
+    assert len(rows) > 100
+    assert {r.segment for r in rows} <= set(PROTOTYPES)
+    assert {r.model_version for r in rows} == {trained.version}
 
 
 def test_saved_models_give_the_same_predictions(
     trained: TrainResult, events: Events
 ) -> None:
-    X = stacked_rows(events, (float(np.floor(events.last_order_day)),))[
-        list(FEATURES)
-    ].to_numpy()
+    X = (
+        Rows(events)
+        .at(float(np.floor(events.last_order_day)))[list(FEATURES)]
+        .to_numpy()
+    )
 
     loaded = load_scorer(trained.folder, version=trained.version)
 
@@ -111,7 +141,7 @@ def test_the_promoted_models_score_a_customer(
 
     assert scorer.version == trained.version
     assert 0 <= scores.propensity <= 1
-    assert scores.segment in ("champion", "loyal", "at risk", "new", "hibernating")
+    assert scores.segment in PROTOTYPES
     assert all(scores.reasons[target] for target in TARGETS)
 
 
@@ -120,7 +150,9 @@ def test_training_is_repeatable(
 ) -> None:
     again = train(events=events, out_root=tmp_path, config=CONFIG, promote=False)
 
-    assert [r.test_auc for r in again.reports] == [r.test_auc for r in trained.reports]
+    assert [r.as_dict() for r in again.reports] == [
+        r.as_dict() for r in trained.reports
+    ]
     assert artifacts.current_version(tmp_path) is None  # nothing promoted
 
 

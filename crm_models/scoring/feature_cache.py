@@ -1,0 +1,165 @@
+"""Customer histories kept in memory, so that scoring needs no query and no frame.
+
+The scorer builds one ``FeatureCache`` on its first call (three queries over the
+whole store) and from then on computes a customer's features from the cached
+``History`` in well under a millisecond. The cache refreshes itself incrementally:
+at most every ``refresh_seconds`` it asks the store which customers have a new
+order, a changed order (``updated_at`` since the last refresh) or a new refund, and
+reloads only those customers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, or_, select, union
+from sqlalchemy.orm import Session
+
+from crm_models.scoring.dataset import to_days
+from crm_models.scoring.features import History, compute_features, load_histories
+from crm_models.store.schema import Customer, Order, Refund
+
+logger = logging.getLogger(__name__)
+
+# Writers stamp changes with their own clock: look back a little before the last
+# refresh so that a change stamped a moment "earlier" is not missed.
+CLOCK_MARGIN = timedelta(minutes=1)
+
+
+class FeatureCache:
+    """Every customer's ``History``, refreshed incrementally from the store.
+
+    Args:
+        refresh_seconds: how often (at most) to look for changed customers; 0
+            checks on every call.
+        clock: monotonic seconds (injected by tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        refresh_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self._histories: dict[int, History] = {}
+        self._customers: set[int] = set()
+        self._strangers: set[int] = set()  # ids found unknown since the last refresh
+        self._loaded = False
+        self._checked_at = 0.0
+        self._max_order_id = 0
+        self._max_refund_id = 0
+        self._since: datetime | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the first full load has happened."""
+        return self._loaded
+
+    def __len__(self) -> int:
+        return len(self._histories)
+
+    def history(self, customer_id: int) -> History | None:
+        """The cached history of ``customer_id`` (``None``: no order in the store)."""
+        return self._histories.get(int(customer_id))
+
+    def known_customer(self, *, session: Session, customer_id: int) -> bool:
+        """Whether ``customer_id`` is a customer of the store (asked once per refresh).
+
+        Customers loaded with the cache are answered from memory; another id is
+        looked up once and remembered until the next refresh.
+        """
+        customer_id = int(customer_id)
+        if customer_id in self._customers:
+            return True
+        if customer_id in self._strangers:
+            return False
+        if session.get(Customer, customer_id) is None:
+            self._strangers.add(customer_id)
+            return False
+        self._customers.add(customer_id)
+        return True
+
+    def features(
+        self, *, session: Session, customer_id: int, now: datetime
+    ) -> dict[str, float] | None:
+        """``FEATURES`` of ``customer_id`` as of ``now``; ``None`` without a purchase.
+
+        Loads the store on the first call, refreshes changed customers when
+        ``refresh_seconds`` have passed since the last check.
+        """
+        self.ensure_fresh(session=session, now=now)
+        history = self._histories.get(int(customer_id))
+        if history is None:
+            return None
+        return compute_features(history, cutoff=to_days(now))
+
+    def ensure_fresh(self, *, session: Session, now: datetime) -> None:
+        """Load everything (first call) or reload changed customers (when due)."""
+        if self._loaded and self.clock() - self._checked_at < self.refresh_seconds:
+            return
+        with self._lock:
+            if not self._loaded:
+                self._load_all(session=session, now=now)
+            elif self.clock() - self._checked_at >= self.refresh_seconds:
+                self.refresh(session=session, now=now)
+
+    def _load_all(self, *, session: Session, now: datetime) -> None:
+        started = time.perf_counter()
+        marks = self._watermarks(session)
+        self._histories = load_histories(session=session)
+        self._customers = set(session.scalars(select(Customer.id)))
+        self._strangers = set()
+        self._max_order_id, self._max_refund_id = marks
+        self._since = now - CLOCK_MARGIN
+        self._checked_at = self.clock()
+        self._loaded = True
+        logger.info(
+            "scoring.cache.loaded customers=%s ms=%.0f",
+            len(self._histories),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def refresh(self, *, session: Session, now: datetime) -> int:
+        """Reload the customers whose orders or refunds changed; returns how many."""
+        marks = self._watermarks(session)
+        changed = self.changed_customers(session)
+        if changed:
+            fresh = load_histories(session=session, customer_ids=changed)
+            for customer_id in changed:
+                history = fresh.get(customer_id)
+                if history is None:
+                    self._histories.pop(customer_id, None)
+                else:
+                    self._histories[customer_id] = history
+        self._max_order_id, self._max_refund_id = marks
+        self._since = now - CLOCK_MARGIN
+        self._checked_at = self.clock()
+        self._strangers = set()  # a new customer may have arrived since
+        if changed:
+            logger.info("scoring.cache.refreshed customers=%s", len(changed))
+        return len(changed)
+
+    def changed_customers(self, session: Session) -> list[int]:
+        """Customers with an order or refund newer than the last load or refresh."""
+        since = self._since or datetime.min.replace(tzinfo=timezone.utc)
+        orders = select(Order.customer_id).where(
+            or_(Order.id > self._max_order_id, Order.updated_at >= since)
+        )
+        # TODO(#5): a refund's status change (requested -> approved) leaves no
+        # trace to find it by; it shows after the next full load (new version).
+        refunds = select(Refund.customer_id).where(Refund.id > self._max_refund_id)
+        rows = session.execute(union(orders, refunds)).scalars()
+        return sorted({int(c) for c in rows})
+
+    @staticmethod
+    def _watermarks(session: Session) -> tuple[int, int]:
+        max_order = session.scalar(select(func.max(Order.id))) or 0
+        max_refund = session.scalar(select(func.max(Refund.id))) or 0
+        return int(max_order), int(max_refund)
