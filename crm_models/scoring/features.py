@@ -300,6 +300,8 @@ def load_histories(
         ).where(*only(Refund.customer_id))
     ).all()
 
+    # TODO(#5): dataset.load_frames builds the same order frame for training; share
+    # one builder once the cache and training read the same columns.
     orders = pd.DataFrame(
         {
             "order_id": np.array([r.id for r in order_rows], dtype=np.int64),
