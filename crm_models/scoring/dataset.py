@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,6 +80,39 @@ class Events:
         return float(self.orders["placed"].max())
 
 
+def orders_frame(rows: Sequence[Any]) -> pd.DataFrame:
+    """The ``Events.orders`` frame of order rows, without the per-line columns.
+
+    Each row has id, customer_id, placed_at, total_pence, status and updated_at.
+    """
+    return pd.DataFrame(
+        {
+            "order_id": np.array([r.id for r in rows], dtype=np.int64),
+            "customer_id": np.array([r.customer_id for r in rows], dtype=np.int64),
+            "placed": np.array([to_days(r.placed_at) for r in rows]),
+            "total_pence": np.array([r.total_pence for r in rows], dtype=np.float64),
+            "cancelled_at": np.array(
+                [cancelled_at(r.status, r.placed_at, r.updated_at) for r in rows]
+            ),
+        }
+    )
+
+
+def refunds_frame(rows: Sequence[Any]) -> pd.DataFrame:
+    """The ``Events.refunds`` frame of refund rows.
+
+    Each row has customer_id, created_at, amount_pence and status.
+    """
+    return pd.DataFrame(
+        {
+            "customer_id": np.array([r.customer_id for r in rows], dtype=np.int64),
+            "created": np.array([to_days(r.created_at) for r in rows]),
+            "amount_pence": np.array([r.amount_pence for r in rows], dtype=np.float64),
+            "money_back": np.array([r.status in MONEY_BACK for r in rows], dtype=bool),
+        }
+    )
+
+
 def load_events(*, session: Session) -> Events:
     """Read every order, order line and refund of the store (three queries)."""
     order_rows = session.execute(
@@ -90,21 +125,7 @@ def load_events(*, session: Session) -> Events:
             Order.updated_at,
         ).order_by(Order.id)
     ).all()
-    orders = pd.DataFrame(
-        {
-            "order_id": np.array([r.id for r in order_rows], dtype=np.int64),
-            "customer_id": np.array(
-                [r.customer_id for r in order_rows], dtype=np.int64
-            ),
-            "placed": np.array([to_days(r.placed_at) for r in order_rows]),
-            "total_pence": np.array(
-                [r.total_pence for r in order_rows], dtype=np.float64
-            ),
-            "cancelled_at": np.array(
-                [cancelled_at(r.status, r.placed_at, r.updated_at) for r in order_rows]
-            ),
-        }
-    )
+    orders = orders_frame(order_rows)
     line_rows = session.execute(
         select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity)
     ).all()
@@ -124,20 +145,7 @@ def load_events(*, session: Session) -> Events:
             Refund.customer_id, Refund.created_at, Refund.amount_pence, Refund.status
         )
     ).all()
-    refunds = pd.DataFrame(
-        {
-            "customer_id": np.array(
-                [r.customer_id for r in refund_rows], dtype=np.int64
-            ),
-            "created": np.array([to_days(r.created_at) for r in refund_rows]),
-            "amount_pence": np.array(
-                [r.amount_pence for r in refund_rows], dtype=np.float64
-            ),
-            "money_back": np.array(
-                [r.status in MONEY_BACK for r in refund_rows], dtype=bool
-            ),
-        }
-    )
+    refunds = refunds_frame(refund_rows)
     logger.info(
         "scoring.dataset.loaded orders=%s lines=%s refunds=%s",
         len(orders),

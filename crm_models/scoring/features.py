@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_models.scoring.dataset import (
-    MONEY_BACK,
     Events,
-    cancelled_at,
+    orders_frame,
+    refunds_frame,
     to_days,
 )
 from crm_models.store.schema import Order, OrderLine, Refund
@@ -300,43 +300,14 @@ def load_histories(
         ).where(*only(Refund.customer_id))
     ).all()
 
-    # TODO(#5): dataset.load_frames builds the same order frame for training; share
-    # one builder once the cache and training read the same columns.
-    orders = pd.DataFrame(
-        {
-            "order_id": np.array([r.id for r in order_rows], dtype=np.int64),
-            "customer_id": np.array(
-                [r.customer_id for r in order_rows], dtype=np.int64
-            ),
-            "placed": np.array([to_days(r.placed_at) for r in order_rows]),
-            "total_pence": np.array(
-                [r.total_pence for r in order_rows], dtype=np.float64
-            ),
-            "cancelled_at": np.array(
-                [cancelled_at(r.status, r.placed_at, r.updated_at) for r in order_rows]
-            ),
-            "n_lines": np.array([r.n_lines or 0 for r in order_rows], np.float64),
-            "units": np.array([r.units or 0 for r in order_rows], np.float64),
-        }
-    )
+    orders = orders_frame(order_rows)
+    orders["n_lines"] = np.array([r.n_lines or 0 for r in order_rows], np.float64)
+    orders["units"] = np.array([r.units or 0 for r in order_rows], np.float64)
     lines = pd.DataFrame(
         np.array([tuple(r) for r in line_rows], dtype=np.int64).reshape(-1, 3)[:, 1:],
         columns=["order_id", "product_id"],
     )
-    refunds = pd.DataFrame(
-        {
-            "customer_id": np.array(
-                [r.customer_id for r in refund_rows], dtype=np.int64
-            ),
-            "created": np.array([to_days(r.created_at) for r in refund_rows]),
-            "amount_pence": np.array(
-                [r.amount_pence for r in refund_rows], dtype=np.float64
-            ),
-            "money_back": np.array(
-                [r.status in MONEY_BACK for r in refund_rows], dtype=bool
-            ),
-        }
-    )
+    refunds = refunds_frame(refund_rows)
     return histories(Events(orders=orders, lines=lines, refunds=refunds))
 
 
