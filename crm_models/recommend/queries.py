@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from crm_models.store import repositories
 from crm_models.store.schema import Order, OrderLine, OrderStatus, Product
 
 
@@ -31,18 +32,9 @@ def _item(product: Product) -> CatalogItem:
     )
 
 
-def _sellable() -> tuple[ColumnElement[bool], ...]:
-    return (
-        Product.active.is_(True),
-        Product.is_merchandise.is_(True),
-        func.length(func.trim(Product.name)) > 0,
-    )
-
-
 def merchandise(*, session: Session) -> list[CatalogItem]:
-    """Every active merchandise product with a name, by id."""
-    rows = session.scalars(select(Product).where(*_sellable()).order_by(Product.id))
-    return [_item(p) for p in rows]
+    """Every product that may be sold and recommended, by id."""
+    return [_item(p) for p in repositories.merchandise_products(session=session)]
 
 
 def items_by_id(
@@ -56,7 +48,7 @@ def items_by_id(
         Product.id, Product.stock_code, Product.name, Product.unit_price_pence
     ).where(Product.id.in_(ids))
     if sellable_only:
-        query = query.where(*_sellable())
+        query = query.where(*repositories.sellable())
     return {
         row.id: CatalogItem(
             product_id=row.id,
@@ -66,16 +58,6 @@ def items_by_id(
         )
         for row in session.execute(query)
     }
-
-
-def purchased_ids(*, session: Session, customer_id: int) -> set[int]:
-    """Every product the customer has in a non-cancelled order."""
-    query = (
-        select(distinct(OrderLine.product_id))
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.customer_id == customer_id, Order.status != OrderStatus.CANCELLED)
-    )
-    return set(session.scalars(query))
 
 
 def purchase_history(
@@ -112,7 +94,7 @@ def bestsellers(
             Order.status != OrderStatus.CANCELLED,
             Order.placed_at >= now - timedelta(days=days),
             Order.placed_at < now,
-            *_sellable(),
+            *repositories.sellable(),
         )
         .group_by(OrderLine.product_id)
         .order_by(n_orders.desc(), OrderLine.product_id)

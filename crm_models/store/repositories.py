@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from crm_models.errors import (
@@ -157,18 +157,19 @@ def purchased_product_ids(*, session: Session, customer_id: int) -> set[int]:
     return set(rows)
 
 
+def sellable() -> tuple[ColumnElement[bool], ...]:
+    """The conditions under which a product may be sold and recommended."""
+    return (
+        Product.active.is_(True),
+        Product.is_merchandise.is_(True),
+        func.length(func.trim(Product.name)) > 0,
+    )
+
+
 def merchandise_products(*, session: Session) -> list[Product]:
     """Every product that may be sold and recommended, by id."""
     return list(
-        session.scalars(
-            select(Product)
-            .where(
-                Product.active.is_(True),
-                Product.is_merchandise.is_(True),
-                Product.name != "",
-            )
-            .order_by(Product.id)
-        )
+        session.scalars(select(Product).where(*sellable()).order_by(Product.id))
     )
 
 

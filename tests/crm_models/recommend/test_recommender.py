@@ -14,6 +14,7 @@ from crm_models.recommend.purchases import load_purchases
 from crm_models.recommend.ranker import FEATURES, Ranker, fit_sources
 from crm_models.recommend.recommender import Recommender, _query_words, get_recommender
 from crm_models.scoring.dataset import to_days
+from crm_models.store import repositories
 from tests.crm_models.recommend.conftest import Shop, fake_encode
 from tests.crm_models.scoring.builders import CUTOFF
 
@@ -148,7 +149,7 @@ def test_history_recommendations_leave_out_bought_and_unsellable_products(
     )
 
     ids = {r.product_id for r in results}
-    bought = queries.purchased_ids(session=shop.session, customer_id=4)
+    bought = repositories.purchased_product_ids(session=shop.session, customer_id=4)
     assert not ids & bought
     assert not ids & {shop.ids[n] for n in NOT_FOR_SALE}
     assert len(_names(results)) == len(set(_names(results)))
