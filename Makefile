@@ -8,6 +8,8 @@ BOT     := .venv-bot/bin
 RASA    := PYTHONPATH=$(CURDIR) $(BOT)/rasa
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# Rasa would otherwise send usage data and crash reports to its servers.
+export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 
 RASA_SOURCES := $(shell find bot data/nlu data/stories data/rules -name '*.yml' -o -name '*.py' 2>/dev/null) \
@@ -19,7 +21,7 @@ INDEX        := models/index/current
 RASA_STAMP   := models/rasa/.trained
 DATA         ?= ../shared/data/bitext_customer_support/dev.csv
 
-.PHONY: help setup seed reseed models run test test-fast lint eval retrain bench clean
+.PHONY: help setup seed reseed models run test test-fast lint eval retrain rollback bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,8 +65,10 @@ $(SCORING): $(SEED_STAMP) $(wildcard crm_models/scoring/*.py)
 $(INDEX): $(SEED_STAMP) $(wildcard crm_models/recommend/*.py)
 	$(PY) -m crm_models.recommend.build_index
 
+# The first model is trained and promoted; after that a change of the training inputs
+# goes through the same quality gate as `make retrain` (refused: the old model stays).
 $(RASA_STAMP): $(RASA_SOURCES) $(ENCODER)
-	$(RASA) train --config bot/config.yml --domain bot/domain --data data --out models/rasa --fixed-model-name shop
+	$(PY) -m crm_models.training.rasa_models ensure
 	touch $@
 
 # ---- running ------------------------------------------------------------------------
@@ -96,8 +100,11 @@ eval: models  ## intent accuracy / fallback on a CSV with text,intent: make eval
 bench: models  ## scoring, recommendation and latency benchmark -> reports/bench.md (QUICK=1: small sizes)
 	$(PY) -m crm_models.bench $(if $(QUICK),--quick,)
 
-retrain: models  ## fold feedback in and retrain ML models, index and the Rasa model
-	$(PY) -m crm_models.training.retrain
+retrain: models  ## feedback in, retrain models, promote what passes the gate (ARGS=--finetune)
+	$(PY) -m crm_models.training.retrain $(ARGS)
+
+rollback: setup  ## serve the models that were live before the last promotion
+	$(PY) -m crm_models.training.rollback $(ARGS)
 
 clean:  ## remove build output (models/, reports/); keeps var/ (your data)
 	rm -rf models reports results .rasa

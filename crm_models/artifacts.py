@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 POINTER = "current"
 METADATA = "metadata.json"
+HISTORY = "history.jsonl"  # one line per promotion: what went live, when and why
 
 _LIBRARIES = (
     "numpy",
@@ -59,14 +60,82 @@ def new_version_dir(root: Path) -> tuple[str, Path]:
     return version, path
 
 
-def promote(root: Path, version: str) -> None:
-    """Point ``<root>/current`` at ``version`` (atomic replace)."""
+def promote(root: Path, version: str, *, reason: str = "trained") -> None:
+    """Point ``<root>/current`` at ``version`` (atomic replace) and log it.
+
+    The promotion is appended to ``<root>/history.jsonl`` (time, version, the
+    version it replaced, ``reason``), which ``rollback`` walks back.
+    """
     if not (root / version / METADATA).is_file():
         raise ArtifactMissing(f"{root / version} has no {METADATA}; nothing to promote")
+    previous = current_version(root)
     tmp = root / f".{POINTER}.tmp"
     tmp.write_text(version + "\n", encoding="utf-8")
     os.replace(tmp, root / POINTER)
-    logger.info("artifacts.promoted root=%s version=%s", root.name, version)
+    entry = {
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "version": version,
+        "previous": previous,
+        "reason": reason,
+    }
+    with (root / HISTORY).open("a", encoding="utf-8") as log:
+        log.write(json.dumps(entry) + "\n")
+    logger.info(
+        "artifacts.promoted root=%s version=%s reason=%s", root.name, version, reason
+    )
+
+
+def history(root: Path) -> list[dict[str, Any]]:
+    """The promotions under ``root``, oldest first (empty when none was logged).
+
+    Raises:
+        DataError: a line of the history is not a JSON object (names the line).
+    """
+    path = root / HISTORY
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(entry, dict) or "version" not in entry:
+            raise DataError(f"{path}:{number}: expected an object with a version")
+        entries.append(entry)
+    return entries
+
+
+def rollback_target(root: Path) -> str:
+    """The version that was live before the current one (still on disk).
+
+    Walks the history back from the newest promotion of the current version, so
+    repeated rollbacks step further back instead of flipping between two versions.
+
+    Raises:
+        ArtifactMissing: nothing is promoted, or no earlier version is left.
+    """
+    current = current_version(root)
+    if current is None:
+        raise ArtifactMissing(f"nothing is promoted under {root}; nothing to roll back")
+    entries = history(root)
+    live = current
+    for entry in reversed(entries):
+        if entry["version"] != live:
+            continue
+        previous = entry.get("previous")
+        if entry.get("reason") == "rollback":
+            # A rollback made ``live`` current again: continue from its own
+            # earlier promotion, which names what came before it.
+            continue
+        if previous and (root / previous / METADATA).is_file():
+            return str(previous)
+        live = previous or live
+    raise ArtifactMissing(f"no earlier version of {root} to roll back to")
 
 
 def current_version(root: Path) -> str | None:

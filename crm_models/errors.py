@@ -9,7 +9,11 @@
     │   └── ProductNotFound
     ├── NotAllowedError (PermissionError) the customer may not see or change this
     ├── InvalidStateError                 e.g. cancelling an order that has shipped
-    └── ArtifactMissing (FileNotFoundError) a model or index has not been built yet
+    ├── ArtifactMissing (FileNotFoundError) a model or index has not been built yet
+    └── defined beside the code that raises them:
+        EventSourceUnavailable (ConnectionError)  feedback/event_log.py: broker down
+        RasaUnavailable (ConnectionError)         web/rasa_api.py: Rasa's HTTP API
+        TrainingFailed                            training/rasa_models.py
 
 Callers catch ``ShopBotError`` at the edges (actions, web handlers, CLIs) and turn it
 into a polite reply or an operator message; nothing lower down swallows it.

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timezone
 from functools import lru_cache
 from os import environ as _os_environ
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -21,6 +22,8 @@ from sqlalchemy.exc import ArgumentError
 from crm_models.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+# An event log URL with one of these schemes is a RabbitMQ broker, not a database.
+AMQP_SCHEMES = frozenset({"amqp", "amqps"})
 
 
 def _path(value: str) -> Path:
@@ -47,6 +50,19 @@ class Settings:
     web_port: int
     random_seed: int
     abandon_after_minutes: int
+    # With an amqp:// event log URL: the queue the consumer reads (one of the event
+    # broker's ``queues:`` in endpoints.production.yml) and the exchange it is bound to.
+    event_queue: str = "shop_events"
+    event_exchange: str = "rasa-exchange"
+    # The trainer inbox (crm_models.training.inbox): Rasa's training data and domain,
+    # and when a customer message is worth a trainer's time.
+    nlu_dir: Path = ROOT / "data" / "nlu"
+    data_dir: Path = ROOT / "data"
+    domain_dir: Path = ROOT / "bot" / "domain"
+    rasa_config: Path = ROOT / "bot" / "config.yml"
+    inbox_min_confidence: float = 0.5
+    inbox_min_margin: float = 0.1
+    inbox_group_similarity: float = 0.8
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,18 +96,37 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"SHOP_{name}={raw!r} is not a whole number") from exc
 
+        floats = {}
+        for name, default in (
+            ("INBOX_MIN_CONFIDENCE", "0.5"),
+            ("INBOX_MIN_MARGIN", "0.1"),
+            ("INBOX_GROUP_SIMILARITY", "0.8"),
+        ):
+            raw = get(name, default)
+            try:
+                floats[name] = float(raw)
+            except ValueError as exc:
+                raise ConfigError(f"SHOP_{name}={raw!r} is not a number") from exc
+            if not 0.0 <= floats[name] <= 1.0:
+                raise ConfigError(f"SHOP_{name}={raw!r} is not between 0 and 1")
+
         urls = {}
         for name, default in (
             ("DATABASE_URL", f"sqlite:///{var_dir / 'crm.db'}"),
             ("EVENT_LOG_URL", f"sqlite:///{var_dir / 'events.db'}"),
         ):
             urls[name] = get(name, default)
+            if name == "EVENT_LOG_URL" and _is_amqp_url(urls[name]):
+                _check_amqp_url(name, urls[name])
+                continue
             try:
                 make_url(urls[name])
             except ArgumentError as exc:
                 message = (
                     f"SHOP_{name} is not a database URL such as sqlite:///var/x.db"
                 )
+                if name == "EVENT_LOG_URL":
+                    message += " (nor a RabbitMQ URL such as amqp://host:5672/%2F)"
                 raise ConfigError(message) from exc
 
         return cls(
@@ -112,6 +147,17 @@ class Settings:
             web_port=ints["WEB_PORT"],
             random_seed=ints["RANDOM_SEED"],
             abandon_after_minutes=ints["ABANDON_AFTER_MINUTES"],
+            event_queue=_amqp_name("EVENT_QUEUE", get("EVENT_QUEUE", "shop_events")),
+            event_exchange=_amqp_name(
+                "EVENT_EXCHANGE", get("EVENT_EXCHANGE", "rasa-exchange")
+            ),
+            nlu_dir=_path(get("NLU_DIR", "data/nlu")),
+            data_dir=_path(get("DATA_DIR", "data")),
+            domain_dir=_path(get("DOMAIN_DIR", "bot/domain")),
+            rasa_config=_path(get("RASA_CONFIG", "bot/config.yml")),
+            inbox_min_confidence=floats["INBOX_MIN_CONFIDENCE"],
+            inbox_min_margin=floats["INBOX_MIN_MARGIN"],
+            inbox_group_similarity=floats["INBOX_GROUP_SIMILARITY"],
         )
 
     def now(self) -> datetime:
@@ -119,6 +165,32 @@ class Settings:
         if self.today is not None:
             return datetime.combine(self.today, time(12, 0), tzinfo=timezone.utc)
         return datetime.now(timezone.utc)
+
+
+def _is_amqp_url(url: str) -> bool:
+    return url.split(":", 1)[0].lower() in AMQP_SCHEMES
+
+
+def _check_amqp_url(name: str, url: str) -> None:
+    """Refuse a RabbitMQ URL without host or with a bad port; never echo it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"SHOP_{name} has a port that is not a number") from exc
+    if not parts.hostname:
+        raise ConfigError(
+            f"SHOP_{name} names no host; expected amqp://user:password@host:5672/%2F"
+        )
+    if port == 0:
+        raise ConfigError(f"SHOP_{name} has port 0")
+
+
+def _amqp_name(name: str, value: str) -> str:
+    """A queue or exchange name: 1 to 255 bytes (AMQP's short string)."""
+    if not value.strip() or len(value.encode()) > 255:
+        raise ConfigError(f"SHOP_{name}={value!r} is not a name of 1 to 255 bytes")
+    return value
 
 
 def _local_secret(var_dir: Path, name: str) -> str:

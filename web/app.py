@@ -6,6 +6,7 @@ Routes:
     GET /api/identity?customer_id=N     signed identity metadata of a demo customer
     /api/chat/...                       the widget's endpoints (web.chat_api)
     /console/...                        the agent console (web.console.app)
+    /console/inbox                      the trainer inbox (web.console.inbox)
     GET /healthz                        liveness
     GET /static/...                     widget and console scripts and styles
     GET /static/vendor/socket.io.min.js the socket.io client from web/node_modules
@@ -34,9 +35,11 @@ from crm_models.errors import ArtifactMissing
 from crm_models.identity import identity_metadata
 from crm_models.settings import Settings, get_settings
 from crm_models.store.db import session_factory
+from crm_models.training.inbox import TrainerInbox
 from web.chat_api import ChatApi
 from web.console.app import Console
 from web.console.auth import Auth, LoginThrottle
+from web.console.inbox import InboxPages
 from web.rasa_api import RasaClient
 from web.security import session_middleware
 from web.storefront import Storefront, shop_name
@@ -103,6 +106,7 @@ def create_app(
     recommender: Callable[[], Any] = _default_recommender,
     clock: Callable[[], float] = time.time,
     idle_timeout: timedelta = IDLE_TIMEOUT,
+    trainer_inbox: TrainerInbox | None = None,
 ) -> Starlette:
     """The web app for ``settings`` (the process settings by default).
 
@@ -115,6 +119,7 @@ def create_app(
         recommender: returns the recommender, or ``None`` without an index.
         clock: wall-clock seconds, for agent session ages.
         idle_timeout: an agent session unused this long is over.
+        trainer_inbox: the trainer inbox; made from ``settings`` if absent.
     """
     settings = settings or get_settings()
     sessions = sessions or session_factory(settings.database_url)
@@ -204,12 +209,18 @@ def create_app(
         templates=templates,
     )
     chat = ChatApi(sessions=sessions, rasa=rasa, now=settings.now)
+    inbox = InboxPages(
+        inbox=trainer_inbox or TrainerInbox(settings, sessions=sessions),
+        auth=auth,
+        templates=templates,
+    )
     routes: list[BaseRoute] = [
         Route("/", index),
         Route("/products/{stock_code}", product),
         Route("/api/identity", identity),
         *chat.routes(),
         *console.routes(),
+        *inbox.routes(),
         Route("/healthz", healthz),
         Route("/static/vendor/socket.io.min.js", socket_io),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),

@@ -28,6 +28,7 @@ is then promoted.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import time
@@ -73,6 +74,8 @@ CANDIDATES = KINDS
 # On a tie at validation the simpler model wins.
 SIMPLICITY = {"rfm": 3, "logistic": 2, "blend": 1, "boosting": 0}
 MODEL_FILE = "{target}.joblib"
+ROC_FILE = "roc.json"  # test-cutoff ROC curves, for the retrain report
+_ROC_POINTS = 101
 
 
 @dataclass(frozen=True)
@@ -398,6 +401,7 @@ def train(
             now=datetime.now(timezone.utc),
         )
 
+    write_roc_curves(result, folder / ROC_FILE)
     seconds = time.perf_counter() - started
     artifacts.write_metadata(
         folder,
@@ -454,8 +458,35 @@ def train(
     )
 
 
+def write_roc_curves(result: Backtest, path: Path) -> None:
+    """Save each target's test ROC curve (chosen model and RFM), thinned to ~100 points.
+
+    ``{target: {kind: {"fpr": [...], "tpr": [...], "auc": float}}}``; the retrain
+    report draws them before and after.
+    """
+    from sklearn.metrics import roc_curve
+
+    curves: dict[str, dict[str, Any]] = {}
+    for target, by_kind in result.test_scores.items():
+        y = result.test_labels[target]
+        curves[target] = {}
+        for kind in ("chosen", "rfm"):
+            fpr, tpr, _ = roc_curve(y, by_kind[kind])
+            keep = np.unique(np.linspace(0, len(fpr) - 1, _ROC_POINTS).astype(int))
+            curves[target][kind] = {
+                "fpr": [round(float(v), 4) for v in fpr[keep]],
+                "tpr": [round(float(v), 4) for v in tpr[keep]],
+                "auc": round(roc_auc(y, by_kind[kind]), 4),
+            }
+    path.write_text(json.dumps(curves) + "\n", encoding="utf-8")
+
+
 def train_from_store(
-    *, session: Session, out_root: Path, config: TrainConfig | None = None
+    *,
+    session: Session,
+    out_root: Path,
+    config: TrainConfig | None = None,
+    promote: bool = True,
 ) -> TrainResult:
     """Load the store's events and ``train`` on them (segments written back)."""
     return train(
@@ -463,6 +494,7 @@ def train_from_store(
         out_root=out_root,
         config=config,
         session=session,
+        promote=promote,
     )
 
 
@@ -495,6 +527,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="CRM store (default: SHOP_DATABASE_URL)")
     parser.add_argument("--out", type=Path, help="root (default: <models>/scoring)")
+    parser.add_argument(
+        "--no-promote",
+        action="store_true",
+        help="keep the new version as a candidate (the retrain's gate promotes it)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 
@@ -504,14 +541,21 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         with session_scope(args.database_url or settings.database_url) as session:
-            result = train_from_store(session=session, out_root=root, config=config)
+            result = train_from_store(
+                session=session,
+                out_root=root,
+                config=config,
+                promote=not args.no_promote,
+            )
     except ShopBotError as exc:
         print(f"train: {exc}")  # noqa: T201
         return 1
     print(format_table(result.reports))  # noqa: T201
     print(  # noqa: T201
         f"trained in {result.seconds:.1f} s ({time.perf_counter() - started:.1f} s "
-        f"with loading the store); promoted {result.version} -> {result.folder}"
+        f"with loading the store); "
+        f"{'saved' if args.no_promote else 'promoted'} {result.version} "
+        f"-> {result.folder}"
     )
     return 0
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.store.schema import Base
+from crm_models.store.upgrade import upgrade_schema
 
 
 def make_engine(url: str) -> Engine:
@@ -34,8 +35,17 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet."""
+    """Create every table that does not exist yet, and add missing columns.
+
+    Every process that opens the store for writing comes through here (the session
+    factory, the seed), so a store made by an older version is brought up to the
+    model before anything reads or writes it (``crm_models.store.upgrade``).
+
+    Raises:
+        SchemaUpgradeError: a missing column cannot be added safely.
+    """
     Base.metadata.create_all(engine)
+    upgrade_schema(engine)
 
 
 @lru_cache(maxsize=4)

@@ -109,6 +109,8 @@ class Outcome(enum.StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     REFUND_CREATED = "refund_created"
     RECOMMENDATION_SHOWN = "recommendation_shown"
+    # The customer clicked "More like this" on a suggested product (the consumer's).
+    RECOMMENDATION_CLICKED = "recommendation_clicked"
     ABANDONED = "abandoned"
     OUT_OF_SCOPE = "out_of_scope"
 
@@ -340,6 +342,11 @@ class MessageLog(Base):
     runner_up: Mapped[str | None] = mapped_column(String(64))
     runner_up_confidence: Mapped[float | None] = mapped_column(Float)
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # What happened next: the assistant's first action after the message (e.g.
+    # "action_cancel_order", "utter_ask_order_number", "action_listen" for nothing),
+    # or "agent" (a person answered) / "paused" (a person had the conversation and
+    # did not answer) / "none" (the next message came first). NULL until known.
+    next_action: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConversationOutcome(Base):
@@ -357,6 +364,13 @@ class ConversationOutcome(Base):
     # headline ``outcome`` is the most significant of them.
     outcomes: Mapped[list[str]] = mapped_column(JSON, default=list)
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # Handle time: first to last event. Of it, the time the bot was paused for a
+    # person (hand-off or take-over to hand-back). NULL on rows from before these
+    # columns existed, until their next event.
+    handle_seconds: Mapped[float | None] = mapped_column(Float)
+    paused_seconds: Mapped[float | None] = mapped_column(Float)
+    # Since when the bot is paused; NULL while it is on.
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConsumerOffset(Base):
@@ -366,6 +380,20 @@ class ConsumerOffset(Base):
 
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConsumedEvent(Base):
+    """An event the feedback consumer has applied, by its idempotency key.
+
+    For event sources that may deliver an event again and number nothing (RabbitMQ):
+    the key is a hash of the conversation and the event's JSON, written in the same
+    transaction as the event's effect, so a second delivery changes nothing.
+    """
+
+    __tablename__ = "consumed_events"
+
+    event_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consumed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class SeedInfo(Base):
@@ -395,3 +423,37 @@ class CustomerSegment(Base):
     segment: Mapped[str] = mapped_column(String(32), index=True)
     model_version: Mapped[str] = mapped_column(String(32))  # the scoring version
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboxDecisionKind(enum.StrEnum):
+    """What a trainer decided about messages of the trainer inbox."""
+
+    CONFIRMED = "confirmed"  # the predicted intent was right
+    CORRECTED = "corrected"  # another intent of the domain
+    OUT_OF_SCOPE = "out_of_scope"  # not for the shop assistant (intent out_of_scope)
+    SKIPPED = "skipped"  # not worth a training example
+
+
+class InboxDecision(Base):
+    """One trainer decision on customer messages (``crm_models.training.inbox``).
+
+    ``text`` holds the training examples as written to ``data/nlu/inbox.yml``, one per
+    line, with entities as Rasa inline markup; never a masked placeholder.
+    ``source_keys`` are the normalised masked texts of the decided messages, so that
+    the same text coming in again is known as decided.
+    """
+
+    __tablename__ = "inbox_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    trainer: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[InboxDecisionKind] = mapped_column(_enum(InboxDecisionKind))
+    intent: Mapped[str | None] = mapped_column(String(64))  # None when skipped
+    text: Mapped[str | None] = mapped_column(Text)  # None when skipped
+    message_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    source_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Written although the text is an example of another intent.
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the examples went into the inbox's NLU file; None while pending.
+    written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -5,7 +5,7 @@ from datetime import date, timezone
 import pytest
 
 from crm_models.errors import ConfigError
-from crm_models.settings import Settings
+from crm_models.settings import ROOT, Settings
 
 
 def test_embedded_default_needs_no_settings(tmp_path) -> None:
@@ -59,3 +59,72 @@ def test_environment_overrides_defaults(tmp_path) -> None:
 def test_bad_values_name_the_variable(tmp_path, name, value) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({"SHOP_VAR_DIR": str(tmp_path), name: value})
+
+
+def test_trainer_inbox_defaults_point_into_the_repo(tmp_path) -> None:
+    settings = Settings.from_env({"SHOP_VAR_DIR": str(tmp_path)})
+
+    assert settings.nlu_dir == ROOT / "data" / "nlu"
+    assert settings.data_dir == ROOT / "data"
+    assert settings.domain_dir == ROOT / "bot" / "domain"
+    assert settings.rasa_config == ROOT / "bot" / "config.yml"
+    assert (settings.inbox_min_confidence, settings.inbox_min_margin) == (0.5, 0.1)
+    assert settings.inbox_group_similarity == 0.8
+
+
+def test_trainer_inbox_settings_are_read(tmp_path) -> None:
+    settings = Settings.from_env(
+        {
+            "SHOP_VAR_DIR": str(tmp_path),
+            "SHOP_NLU_DIR": str(tmp_path / "nlu"),
+            "SHOP_INBOX_MIN_CONFIDENCE": "0.6",
+            "SHOP_INBOX_GROUP_SIMILARITY": "0.75",
+        }
+    )
+
+    assert settings.nlu_dir == tmp_path / "nlu"
+    assert settings.inbox_min_confidence == 0.6
+    assert settings.inbox_group_similarity == 0.75
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHOP_INBOX_MIN_CONFIDENCE", "high"),  # not a number
+        ("SHOP_INBOX_MIN_MARGIN", "-0.1"),  # below 0
+        ("SHOP_INBOX_GROUP_SIMILARITY", "1.5"),  # above 1
+    ],
+)
+def test_bad_inbox_thresholds_name_the_variable(tmp_path, name, value) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({"SHOP_VAR_DIR": str(tmp_path), name: value})
+
+
+def test_amqp_event_log_url_selects_rabbitmq_with_queue_and_exchange(tmp_path) -> None:
+    settings = Settings.from_env(
+        {
+            "SHOP_VAR_DIR": str(tmp_path),
+            "SHOP_EVENT_LOG_URL": "amqp://shop:pw@127.0.0.1:5672/%2F",
+            "SHOP_EVENT_QUEUE": "feedback",
+        }
+    )
+
+    assert settings.event_log_url == "amqp://shop:pw@127.0.0.1:5672/%2F"
+    assert settings.event_queue == "feedback"
+    assert settings.event_exchange == "rasa-exchange"  # Rasa's default
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHOP_EVENT_LOG_URL", "amqp://u:s3cret@/%2F"),  # no host
+        ("SHOP_EVENT_LOG_URL", "amqp://u:s3cret@mq:5x/%2F"),  # port not a number
+        ("SHOP_EVENT_QUEUE", " "),  # blank
+        ("SHOP_EVENT_EXCHANGE", "x" * 256),  # longer than AMQP allows
+    ],
+)
+def test_bad_rabbitmq_settings_name_the_variable(tmp_path, name, value) -> None:
+    with pytest.raises(ConfigError, match=name) as caught:
+        Settings.from_env({"SHOP_VAR_DIR": str(tmp_path), name: value})
+
+    assert "s3cret" not in str(caught.value)  # a URL is never echoed

@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +118,21 @@ def _always_staffed_policy(workdir: Path) -> Path:
     return path
 
 
-def start_stack(workdir: Path) -> Stack:
-    """Copy the seeded store and start the servers; the caller must ``stop()``."""
-    if not RASA_MODEL.exists() or not SEEDED_STORE.exists():
+def start_stack(
+    workdir: Path,
+    model: Path = RASA_MODEL,
+    *,
+    endpoints: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Stack:
+    """Copy the seeded store and start the servers; the caller must ``stop()``.
+
+    ``model`` is the archive Rasa serves (the promoted model by default).
+    ``endpoints`` replaces the SQLite endpoints written into ``workdir``; it may use
+    ``${SHOP_ACTION_URL}``, which points at this stack's action server.
+    ``extra_env`` is added to (and overrides) every server's environment.
+    """
+    if not model.exists() or not SEEDED_STORE.exists():
         raise RuntimeError(
             "run `make models` first: the e2e tests need a model and store"
         )
@@ -132,8 +144,8 @@ def start_stack(workdir: Path) -> Stack:
     action_port, rasa_port, web_port = free_port(), free_port(), free_port()
     web_url = f"http://127.0.0.1:{web_port}"
     token, secret = "e2e-token", "e2e-identity-secret"
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(
+    sqlite_endpoints = workdir / "endpoints.yml"
+    sqlite_endpoints.write_text(
         f"""action_endpoint:
   url: "http://127.0.0.1:{action_port}/webhook"
 tracker_store:
@@ -152,6 +164,7 @@ event_broker:
         "PYTHONPATH": str(ROOT),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        "RASA_TELEMETRY_ENABLED": "false",
         "SANIC_HOST": "127.0.0.1",
         "SHOP_VAR_DIR": str(workdir),
         "SHOP_DATABASE_URL": f"sqlite:///{store}",
@@ -162,6 +175,8 @@ event_broker:
         "SHOP_POLICY_FILE": str(_always_staffed_policy(workdir)),
         "SHOP_WEB_HOST": "127.0.0.1",
         "SHOP_WEB_PORT": str(web_port),
+        "SHOP_ACTION_URL": f"http://127.0.0.1:{action_port}/webhook",
+        **(extra_env or {}),
     }
     stack = Stack(
         workdir=workdir,
@@ -186,9 +201,9 @@ event_broker:
             str(ROOT / ".venv-bot" / "bin" / "rasa"),
             "run",
             "--model",
-            str(RASA_MODEL),
+            str(model),
             "--endpoints",
-            str(endpoints),
+            str(endpoints or sqlite_endpoints),
             "--credentials",
             str(ROOT / "bot" / "credentials.yml"),
             "--enable-api",

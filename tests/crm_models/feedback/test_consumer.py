@@ -16,11 +16,13 @@ from crm_models.feedback.consumer import FeedbackConsumer, event_key
 from crm_models.identity import identity_metadata
 from crm_models.store.schema import ConsumerOffset, ConversationOutcome, MessageLog
 from tests.crm_models.feedback.rasa_events import (
+    HANDOFF_NEXT,
     T0,
     action,
     bot,
-    simple,
+    handoff_conversation,
     slot,
+    two_conversations,
     user,
     write_event_log,
 )
@@ -34,74 +36,19 @@ from tests.crm_models.feedback.support import (
 MakeConsumer = Callable[..., FeedbackConsumer]
 
 
-def _conversations() -> list[tuple[str, dict[str, Any]]]:
-    """Two conversations, interleaved as a live log would have them."""
-    signed = identity_metadata(12347, SECRET)
-    forged = {"customer_id": "12348", "customer_sig": "0" * 64}
-    return [
-        # conv-a: a signed-in customer cancels an order, then types nonsense.
-        ("conv-a", action("action_session_start", ts=T0)),
-        ("conv-a", simple("session_started", ts=T0)),
-        ("conv-a", action("action_listen", ts=T0)),
-        ("conv-a", user("hi there", "greet", 0.98, ts=T0 + 1, metadata=signed)),
-        ("conv-a", bot("Hello!", ts=T0 + 2)),
-        # conv-b: a visitor with a forged identity asks something off-topic.
-        ("conv-b", simple("session_started", ts=T0 + 3)),
-        (
-            "conv-b",
-            user("what's the weather", "out_of_scope", 0.7, ts=T0 + 4, metadata=forged),
-        ),
-        ("conv-b", bot("I can only help with the shop.", ts=T0 + 5)),
-        (
-            "conv-a",
-            user(
-                "cancel order #536365, mail me at jo@example.com",
-                "cancel_order",
-                0.91,
-                ts=T0 + 6,
-                runner_up=("change_order", 0.05),
-                entities=[
-                    {
-                        "entity": "order_number",
-                        "value": "536365",
-                        "start": 14,
-                        "end": 20,
-                        "extractor": "RegexEntityExtractor",
-                    },
-                    {
-                        "entity": "email",
-                        "value": "jo@example.com",
-                        "start": 32,
-                        "end": 46,
-                        "extractor": "RegexEntityExtractor",
-                    },
-                ],
-                metadata=signed,
-            ),
-        ),
-        ("conv-a", action("action_cancel_order", ts=T0 + 7)),
-        ("conv-a", slot("last_outcome", "order_cancelled", ts=T0 + 7)),
-        ("conv-a", bot("Order cancelled.", ts=T0 + 8)),
-        # The fallback classifier's intent and the fallback action are one turn.
-        ("conv-a", user("asdfgh", "nlu_fallback", 0.3, ts=T0 + 9, metadata=signed)),
-        ("conv-a", action("action_default_fallback", ts=T0 + 10)),
-        ("conv-a", slot("last_outcome", "recommendation_shown", ts=T0 + 11)),
-        ("conv-a", simple("pause", ts=T0 + 12)),
-        ("conv-a", simple("resume", ts=T0 + 13)),
-    ]
-
-
 def _snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
     with sessions() as session:
         return {
             "messages": [
                 (m.event_key, m.conversation_id, m.sent_at, m.text_masked, m.intent,
-                 m.confidence, m.runner_up, m.runner_up_confidence, m.entities)
+                 m.confidence, m.runner_up, m.runner_up_confidence, m.entities,
+                 m.next_action)
                 for m in session.scalars(select(MessageLog).order_by(MessageLog.id))
             ],
             "outcomes": [
                 (c.conversation_id, c.customer_id, c.started_at, c.last_event_at,
-                 c.n_user_messages, c.n_fallbacks, c.outcomes, c.outcome)
+                 c.n_user_messages, c.n_fallbacks, c.outcomes, c.outcome,
+                 c.handle_seconds, c.paused_seconds, c.paused_since)
                 for c in session.scalars(
                     select(ConversationOutcome).order_by(
                         ConversationOutcome.conversation_id
@@ -118,7 +65,7 @@ def _at(seconds: float) -> datetime:
 def test_consumer_writes_masked_messages_and_outcomes(
     make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
 ) -> None:
-    write_event_log(events_path, _conversations())
+    write_event_log(events_path, two_conversations())
 
     stats = make_consumer().run_once()
 
@@ -163,7 +110,7 @@ def test_consumer_writes_masked_messages_and_outcomes(
 def test_second_run_and_replay_from_zero_change_nothing(
     make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
 ) -> None:
-    write_event_log(events_path, _conversations())
+    write_event_log(events_path, two_conversations())
     make_consumer(batch_size=5).run_once()
     first = _snapshot(sessions)
 
@@ -186,7 +133,7 @@ def test_crash_mid_batch_loses_and_doubles_nothing(
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    write_event_log(events_path, _conversations())
+    write_event_log(events_path, two_conversations())
     real_add_message = consumer_module.BatchWriter.add_message
     calls = {"n": 0}
 
@@ -289,7 +236,7 @@ def test_missing_event_log_reads_as_empty_and_is_not_created(
 def test_tracker_store_shaped_table_is_read_too(
     make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
 ) -> None:
-    write_event_log(events_path, _conversations(), shape="tracker")
+    write_event_log(events_path, two_conversations(), shape="tracker")
 
     stats = make_consumer().run_once()
 
@@ -340,3 +287,188 @@ def test_follow_sleeps_only_when_idle(
 
 def test_abandon_window_comes_from_settings(make_consumer: MakeConsumer) -> None:
     assert make_consumer().abandon_after == timedelta(minutes=30)
+
+
+def _next_actions(sessions: sessionmaker[Session], conv_id: str) -> list[str | None]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(MessageLog.next_action)
+                .where(MessageLog.conversation_id == conv_id)
+                .order_by(MessageLog.sent_at, MessageLog.id)
+            )
+        )
+
+
+def test_next_action_is_what_followed_each_message(
+    make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    write_event_log(events_path, two_conversations())
+
+    make_consumer().run_once()
+
+    # "hi there" and the weather: a bot message with no action logged before it.
+    assert _next_actions(sessions, "conv-a") == [
+        "utter_x",
+        "action_cancel_order",
+        "action_default_fallback",
+    ]
+    assert _next_actions(sessions, "conv-b") == ["utter_x"]
+    with sessions() as session:
+        a = session.get(ConversationOutcome, "conv-a")
+    assert a is not None
+    # Paused at T0 + 12, resumed at T0 + 13.
+    assert (a.handle_seconds, a.paused_seconds, a.paused_since) == (13.0, 1.0, None)
+
+
+@pytest.mark.parametrize(
+    "batch_size",
+    [
+        1,  # every answer in a later batch than its message
+        4,  # some in the same batch, some later
+        500,  # everything in one batch
+    ],
+)
+def test_hand_off_next_actions_and_paused_time_across_batches(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    batch_size: int,
+) -> None:
+    write_event_log(events_path, handoff_conversation())
+
+    make_consumer(batch_size=batch_size).run_once()
+
+    assert _next_actions(sessions, "conv-h") == HANDOFF_NEXT
+    with sessions() as session:
+        conversation = session.get(ConversationOutcome, "conv-h")
+    assert conversation is not None
+    assert conversation.handle_seconds == 601.0
+    assert conversation.paused_seconds == 498.0  # T0 + 2 to the resume at T0 + 500
+    assert conversation.paused_since is None
+    assert conversation.outcome == "ticket_opened"
+
+
+def test_still_paused_conversation_counts_paused_time_so_far(
+    make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    # The hand-off conversation up to the agent's reply: still with the person.
+    write_event_log(events_path, handoff_conversation()[:12])
+
+    make_consumer(batch_size=3).run_once()
+
+    # The agent's reply answered the last message; the one before went unanswered.
+    assert _next_actions(sessions, "conv-h") == [
+        "action_human_handoff",
+        "paused",
+        "agent",
+    ]
+    with sessions() as session:
+        conversation = session.get(ConversationOutcome, "conv-h")
+    assert conversation is not None
+    assert conversation.paused_since == _at(T0 + 2)
+    assert conversation.paused_seconds == 318.0  # to the agent's reply at T0 + 320
+
+
+def test_message_with_no_answer_before_the_next_is_none(
+    make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    write_event_log(
+        events_path,
+        [
+            ("c", user("hi", "greet", ts=T0)),
+            # Rasa crashed before it answered; the customer writes again.
+            ("c", user("hello?", "greet", ts=T0 + 5)),
+            ("c", action("action_extract_slots", ts=T0 + 5)),  # plumbing: not it
+            ("c", action("action_listen", ts=T0 + 6)),  # predicted nothing to do
+        ],
+    )
+
+    make_consumer().run_once()
+
+    assert _next_actions(sessions, "c") == ["none", "action_listen"]
+
+
+def test_answer_older_than_the_message_is_not_taken(
+    make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    write_event_log(
+        events_path,
+        [
+            ("c", user("hi", "greet", ts=T0 + 10)),
+            ("c", bot("stale", ts=T0 + 2)),  # out of order: before the message
+            ("c", action("utter_greet", ts=T0 + 11)),
+        ],
+    )
+
+    make_consumer().run_once()
+
+    assert _next_actions(sessions, "c") == ["utter_greet"]
+
+
+def test_more_like_this_click_is_an_outcome(
+    make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    click = '/product_recommendation{"product": "WHITE HANGING HEART T-LIGHT HOLDER"}'
+    write_event_log(
+        events_path,
+        [
+            ("c", user("a gift for my mum", "product_recommendation", ts=T0)),
+            ("c", action("action_recommend_products", ts=T0 + 1)),
+            ("c", slot("last_outcome", "recommendation_shown", ts=T0 + 1)),
+            # The widget's "More like this" button sends the intent payload.
+            ("c", user(click, "product_recommendation", 1.0, ts=T0 + 30)),
+            ("c", action("action_recommend_products", ts=T0 + 31)),
+            # Typed by the customer: not a click.
+            ("d", user("more like the heart holder", "product_recommendation", ts=T0)),
+            ("d", slot("last_outcome", "recommendation_shown", ts=T0 + 1)),
+        ],
+    )
+
+    make_consumer().run_once()
+
+    with sessions() as session:
+        clicked = session.get(ConversationOutcome, "c")
+        typed = session.get(ConversationOutcome, "d")
+    assert clicked is not None
+    assert typed is not None
+    assert clicked.outcomes == ["recommendation_shown", "recommendation_clicked"]
+    assert clicked.outcome == "recommendation_clicked"
+    assert typed.outcomes == ["recommendation_shown"]
+
+
+def test_crash_after_answering_in_a_later_batch_keeps_the_answer_out(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_event_log(events_path, handoff_conversation())
+    real_add_message = consumer_module.BatchWriter.add_message
+
+    def failing_add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
+        # "my order is ...": its batch has just marked "hello? anyone" as paused.
+        if event["text"].startswith("my order"):
+            raise OSError("disk full")
+        real_add_message(self, conversation, key, event)
+
+    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", failing_add_message)
+    with pytest.raises(OSError, match="disk full"):
+        make_consumer(batch_size=2).run_once()
+
+    # "hello? anyone" was committed by the batch before, still waiting.
+    assert _next_actions(sessions, "conv-h") == ["action_human_handoff", None]
+
+    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", real_add_message)
+    make_consumer(batch_size=2).run_once()
+    clean = FeedbackConsumer.from_settings(
+        make_settings(tmp_path, database_url=f"sqlite:///{tmp_path / 'clean.db'}"),
+        batch_size=500,
+    )
+    clean.clock = clock
+    seed_customers(clean.sessions)
+    clean.run_once()
+    assert _next_actions(sessions, "conv-h") == HANDOFF_NEXT
+    assert _snapshot(sessions) == _snapshot(clean.sessions)

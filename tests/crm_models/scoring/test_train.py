@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -73,6 +74,7 @@ def test_training_writes_models_and_metadata_and_promotes(
     assert artifacts.current_version(root) == trained.version
     assert {p.name for p in trained.folder.iterdir()} == {
         "metadata.json",
+        "roc.json",
         *(f"{target}.joblib" for target in TARGETS),
     }
     assert meta["features"] == list(FEATURES)
@@ -92,6 +94,22 @@ def test_training_writes_models_and_metadata_and_promotes(
         assert 0 < model["threshold"] < 1
     assert meta["segments"]["names"] == list(PROTOTYPES)
     assert "scikit-learn" in meta["library_versions"]
+
+
+def test_training_saves_the_test_roc_curves(trained: TrainResult) -> None:
+    curves = json.loads((trained.folder / "roc.json").read_text())
+    meta = artifacts.read_metadata(trained.folder)
+
+    assert set(curves) == set(TARGETS)
+    for target in TARGETS:
+        for kind in ("chosen", "rfm"):
+            curve = curves[target][kind]
+            assert curve["fpr"][0] == 0.0
+            assert curve["tpr"][-1] == 1.0
+            assert curve["fpr"] == sorted(curve["fpr"])
+            assert len(curve["fpr"]) == len(curve["tpr"]) <= 101
+        tested = meta["models"][target]["backtest"]["test"]
+        assert curves[target]["chosen"]["auc"] == tested["chosen"]["roc_auc"]["value"]
 
 
 def test_the_models_learn_something(trained: TrainResult) -> None:
