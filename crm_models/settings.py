@@ -137,7 +137,11 @@ class Settings:
             policy_file=_path(get("POLICY_FILE", "bot/shop_policy.yml")),
             seed_dir=_path(get("SEED_DIR", "data/crm")),
             today=today,
-            rasa_url=get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+            # make run starts Rasa on SHOP_RASA_PORT: tools in another shell (make
+            # retrain, make rollback) find it there too.
+            rasa_url=get(
+                "RASA_URL", f"http://127.0.0.1:{get('RASA_PORT', '5005')}"
+            ).rstrip("/"),
             rasa_token=get("RASA_TOKEN", "") or _local_secret(var_dir, "rasa_token"),
             identity_secret=get("IDENTITY_SECRET", "")
             or _local_secret(var_dir, "identity_secret"),

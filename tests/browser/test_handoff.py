@@ -9,6 +9,7 @@ the customer stays text. Screenshots of both screens go to reports/screenshots/.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -173,6 +174,25 @@ def test_customer_and_agent_hand_off(
         i for i, e in enumerate(events) if e.get("text") == "My parcel arrived damaged"
     )
     assert not [e for e in events[last_user:] if e["event"] == "bot"]
+
+    # --- typing on while a reply is on its way: the new draft is kept -----------
+    def slow_reply(route: Any) -> None:
+        response = route.fetch()
+        time.sleep(1.0)
+        route.fulfill(response=response)
+
+    agent.route("**/reply", slow_reply)
+    agent.fill("#reply", "Sorry to hear that.")
+    with agent.expect_response("**/reply"):
+        agent.click("#reply-form button[type=submit]")
+        agent.fill("#reply", "We will send a new one")
+    agent.wait_for_timeout(300)  # the reply's callback runs after the response
+    assert agent.input_value("#reply") == "We will send a new one"
+    expect(agent.locator("#transcript .line-agent").last).to_contain_text(
+        "Sorry to hear that."
+    )
+    agent.unroute("**/reply")
+    agent.fill("#reply", "")
 
     agent.fill("#note", "Parcel damaged; offered a replacement.")
     agent.click("#note-form button[type=submit]")

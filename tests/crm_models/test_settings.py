@@ -128,3 +128,12 @@ def test_bad_rabbitmq_settings_name_the_variable(tmp_path, name, value) -> None:
         Settings.from_env({"SHOP_VAR_DIR": str(tmp_path), name: value})
 
     assert "s3cret" not in str(caught.value)  # a URL is never echoed
+
+
+def test_the_rasa_url_follows_the_rasa_port(tmp_path) -> None:
+    base = {"SHOP_VAR_DIR": str(tmp_path)}
+    assert Settings.from_env(base).rasa_url == "http://127.0.0.1:5005"
+    moved = Settings.from_env({**base, "SHOP_RASA_PORT": "15005"})
+    assert moved.rasa_url == "http://127.0.0.1:15005"
+    explicit = {**base, "SHOP_RASA_PORT": "1", "SHOP_RASA_URL": "http://h:9/"}
+    assert Settings.from_env(explicit).rasa_url == "http://h:9"

@@ -421,15 +421,21 @@
         return;
       }
       act("/reply", { text: text }, function () {
-        box.value = "";
+        // The agent may have typed the next message while this one was sent.
+        if (box.value.trim() === text) {
+          box.value = "";
+        }
         box.focus();
       });
     });
     document.getElementById("note-form").addEventListener("submit", function (event) {
       event.preventDefault();
       var box = document.getElementById("note");
-      act("/notes", { text: box.value }, function () {
-        box.value = "";
+      var note = box.value;
+      act("/notes", { text: note }, function () {
+        if (box.value === note) {
+          box.value = "";
+        }
       });
     });
     document.getElementById("close-form").addEventListener("submit", function (event) {
