@@ -100,7 +100,8 @@ eval: models  ## intent accuracy / fallback on a CSV with text,intent: make eval
 bench: models  ## scoring, recommendation and latency benchmark -> reports/bench.md (QUICK=1: small sizes)
 	$(PY) -m crm_models.bench $(if $(QUICK),--quick,)
 
-retrain: models  ## feedback in, retrain models, promote what passes the gate (ARGS=--finetune)
+# Not `models`: that would already retrain Rasa (without ARGS) when the data changed.
+retrain: seed $(ENCODER) $(SCORING) $(INDEX)  ## feedback in, retrain, promote what passes the gate (ARGS=--finetune)
 	$(PY) -m crm_models.training.retrain $(ARGS)
 
 rollback: setup  ## serve the models that were live before the last promotion

@@ -69,7 +69,7 @@ def promote(root: Path, version: str, *, reason: str = "trained") -> None:
     if not (root / version / METADATA).is_file():
         raise ArtifactMissing(f"{root / version} has no {METADATA}; nothing to promote")
     previous = current_version(root)
-    tmp = root / f".{POINTER}.tmp"
+    tmp = root / f".{POINTER}.{os.getpid()}.tmp"
     tmp.write_text(version + "\n", encoding="utf-8")
     os.replace(tmp, root / POINTER)
     entry = {
@@ -166,7 +166,9 @@ def current_dir(root: Path) -> Path:
 def write_metadata(folder: Path, data: dict[str, Any]) -> None:
     """Write ``metadata.json`` (indented, keys sorted) into ``folder``."""
     text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    (folder / METADATA).write_text(text + "\n", encoding="utf-8")
+    tmp = folder / f".{METADATA}.{os.getpid()}.tmp"
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, folder / METADATA)  # readers never see half a file
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:

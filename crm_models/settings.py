@@ -198,12 +198,18 @@ def _amqp_name(name: str, value: str) -> str:
 
 
 def _local_secret(var_dir: Path, name: str) -> str:
-    """An embedded-default secret: made once, kept in ``var/<name>`` (mode 600)."""
+    """An embedded-default secret: made once, kept in ``var/<name>`` (mode 600).
+
+    A new secret never starts with "-", so that no command line takes it for an
+    option; one already kept in the file is used as it is.
+    """
     path = var_dir / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     var_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(24)
     path.write_text(token + "\n", encoding="utf-8")
     path.chmod(0o600)
     return token

@@ -76,7 +76,7 @@ wait_for() {  # $1 = name, $2 = url, $3 = seconds
 echo "run: starting the action server, Rasa, the feedback consumer and the web page"
 start actions .venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT"
 start rasa .venv-bot/bin/rasa run --model models/rasa/shop.tar.gz --endpoints var/endpoints.run.yml \
-  --credentials bot/credentials.yml --enable-api --auth-token "$token" --cors "*" \
+  --credentials bot/credentials.yml --enable-api --auth-token="$token" --cors "*" \
   --interface 127.0.0.1 --port "$RASA_PORT"
 start feedback .venv/bin/python -m crm_models.feedback.consumer --follow
 start web .venv/bin/python -m web

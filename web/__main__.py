@@ -6,13 +6,14 @@ import logging
 
 import uvicorn
 
+from crm_models.logs import configure_logging
 from crm_models.settings import get_settings
 from web.app import create_app
 
 
 def main() -> None:
     """Run the web app until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     settings = get_settings()
     uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port)
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.errors import ShopBotError
@@ -59,6 +60,7 @@ from crm_models.feedback.outcomes import (
     touch,
 )
 from crm_models.identity import verified_customer_id
+from crm_models.logs import configure_logging
 from crm_models.settings import Settings, get_settings
 from crm_models.store.db import session_factory
 from crm_models.store.schema import (
@@ -73,6 +75,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 MAX_BACKOFF_SECONDS = 30.0  # longest wait between attempts to reach the source
+MAX_CONFLICT_ATTEMPTS = 5  # tries of a batch that another consumer keeps writing too
 _MAX_CONVERSATION_ID = 128  # ConversationOutcome.conversation_id
 _MAX_NAME = 64  # MessageLog.intent / runner_up / next_action
 
@@ -541,6 +544,12 @@ class FeedbackConsumer:
         An ordered source is read inside the transaction, after the offset row is
         locked; any other source is read first and acknowledged after the commit.
 
+        Another consumer of the same store may insert the same offset, cursor or row
+        first (no row lock guards a row that does not exist yet). The batch is then
+        rolled back and tried again (re-reading the offset), which is safe as
+        applying is idempotent. After ``MAX_CONFLICT_ATTEMPTS`` conflicts the batch
+        is given up for this pass, logged, and the stats come back empty.
+
         Raises:
             EventSourceUnavailable: the source cannot be reached; nothing is lost.
         """
@@ -550,35 +559,18 @@ class FeedbackConsumer:
             rows = log.read_batch(0, self.batch_size)
             if not rows:
                 return PassStats()
+        stats: PassStats | None = None
         try:
-            with self.sessions() as session, session.begin():
-                offset: ConsumerOffset | None = None
-                if log.ordered:
-                    offset = session.get(
-                        ConsumerOffset, log.source, with_for_update=True
+            for attempt in range(1, MAX_CONFLICT_ATTEMPTS + 1):
+                try:
+                    stats, rows = self._apply_batch(rows)
+                    break
+                except IntegrityError:
+                    logger.info(
+                        "feedback.consumer.conflict attempt=%d source=%s",
+                        attempt,
+                        log.source,
                     )
-                    position = offset.position if offset is not None else 0
-                    rows = log.read_batch(position, self.batch_size)
-                    if not rows:
-                        return PassStats(position=position)
-
-                writer = BatchWriter(
-                    session,
-                    source=log.source,
-                    identity_secret=self.identity_secret,
-                    clock=self.clock,
-                    keyed=not log.ordered,
-                )
-                writer.apply_rows(rows)
-
-                if log.ordered:
-                    if offset is None:
-                        offset = ConsumerOffset(source=log.source, position=0)
-                        session.add(offset)
-                    offset.position = rows[-1].id
-                    writer.stats.position = rows[-1].id
-                writer.stats.rows = len(rows)
-                stats = writer.stats
         except BaseException:
             # TODO(#4): a message whose event makes the batch fail (not a lost
             # connection) comes back and fails again, holding up the queue; park it
@@ -586,6 +578,17 @@ class FeedbackConsumer:
             # and Rasa declares a classic one, so the count has to live in the store.
             log.release(rows)
             raise
+        if stats is None:
+            log.release(rows)
+            logger.warning(
+                "feedback.consumer.gave_up attempts=%d source=%s: another consumer "
+                "kept writing the same rows; the batch is left for the next pass",
+                MAX_CONFLICT_ATTEMPTS,
+                log.source,
+            )
+            return PassStats()
+        if not stats.rows:
+            return stats
         log.acknowledge(rows)
         logger.debug(
             "feedback.consumer.batch events=%d position=%d",
@@ -593,6 +596,59 @@ class FeedbackConsumer:
             stats.position,
         )
         return stats
+
+    def _apply_batch(self, rows: list[RawEvent]) -> tuple[PassStats, list[RawEvent]]:
+        """One attempt at a batch in one transaction: its stats and the rows applied.
+
+        An ordered source's rows are read here, after the offset; others are given.
+
+        Raises:
+            IntegrityError: another consumer wrote the same row first (rolled back).
+        """
+        log = self.event_log
+        with self.sessions() as session, session.begin():
+            self._lock_for_writing(session)
+            offset: ConsumerOffset | None = None
+            if log.ordered:
+                offset = session.get(ConsumerOffset, log.source, with_for_update=True)
+                position = offset.position if offset is not None else 0
+                rows = log.read_batch(position, self.batch_size)
+                if not rows:
+                    return PassStats(position=position), rows
+
+            writer = BatchWriter(
+                session,
+                source=log.source,
+                identity_secret=self.identity_secret,
+                clock=self.clock,
+                keyed=not log.ordered,
+            )
+            writer.apply_rows(rows)
+
+            if log.ordered:
+                if offset is None:
+                    offset = ConsumerOffset(source=log.source, position=0)
+                    session.add(offset)
+                offset.position = rows[-1].id
+                writer.stats.position = rows[-1].id
+            writer.stats.rows = len(rows)
+            return writer.stats, rows
+
+    def _lock_for_writing(self, session: Session) -> None:
+        """On SQLite, take the store's write lock before the batch reads anything.
+
+        SQLite ignores ``FOR UPDATE`` and reads outside a write transaction, so two
+        consumers could both read the same offset and cursors and apply a batch
+        twice. A write first (it changes nothing) holds the other consumer off until
+        this batch commits. Other stores lock the offset row instead.
+        """
+        if session.get_bind().dialect.name != "sqlite":
+            return
+        session.execute(
+            update(ConsumerOffset)
+            .where(ConsumerOffset.source == self.event_log.source)
+            .values(position=ConsumerOffset.position)
+        )
 
     def run_once(self) -> PassStats:
         """Consume every pending event, then mark idle conversations abandoned."""
@@ -678,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--poll-seconds", type=float, default=2.0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     logging.getLogger("pika").setLevel(logging.WARNING)  # one line per frame at INFO
 
     try:

@@ -41,6 +41,7 @@ class Check:
     tolerance: float
     passed: bool
     note: str = ""
+    floor: float | None = None  # a lower bound instead of "not worse than before"
 
     def describe(self) -> str:
         """One line for people: ``macro_f1 0.950 -> 0.961 (tolerance 0.010) ok``."""
@@ -49,9 +50,14 @@ class Check:
             return "   -  " if value is None else f"{value:.3f}"
 
         verdict = "ok" if self.passed else "WORSE"
+        bound = (
+            f"at least {self.floor:.3f}"
+            if self.floor is not None
+            else f"tolerance {self.tolerance:.3f}"
+        )
         line = (
             f"{self.name:<28} {fmt(self.before)} -> {fmt(self.after)} "
-            f"(tolerance {self.tolerance:.3f}) {verdict}"
+            f"({bound}) {verdict}"
         )
         return f"{line}  {self.note}" if self.note else line
 
@@ -125,8 +131,23 @@ def label_checks(
     floor = tolerance.min_backed_share
     passed = backed_share is not None and round(backed_share - floor, 9) >= 0
     note = f"at least {floor:.0%} of the new labels must be backed by similar examples"
-    return [Check(f"new labels backed ({n_labels})", None, backed_share, 0.0, passed,
-                  note)]  # fmt: skip
+    name = f"new labels backed ({n_labels})"
+    return [Check(name, None, backed_share, 0.0, passed, note, floor=floor)]
+
+
+def conflict_checks(n_conflicts: int) -> list[Check]:
+    """No text of the training data may carry two intents."""
+    note = "the same text under two intents teaches the model to misread it"
+    return [
+        Check(
+            "texts with two intents",
+            None,
+            float(n_conflicts),
+            0.0,
+            n_conflicts == 0,
+            note if n_conflicts else "",
+        )
+    ]
 
 
 def scoring_checks(

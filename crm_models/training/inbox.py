@@ -829,6 +829,12 @@ class TrainerInbox:
         domain: DomainVocabulary,
     ) -> list[Example]:
         texts = [t for text in request.texts for t in text.splitlines() if t.strip()]
+        if request.texts and not texts:
+            # A cleared example box, or --text "": not a wish for the suggestion.
+            raise DataError(
+                "the example is empty: type the customer's text (entities as "
+                "[value](entity)), or give no example to use the suggested one"
+            )
         if not texts:
             leader = collapse(QueuedMessage.from_row(r) for r in rows)[0]
             texts = [

@@ -17,6 +17,7 @@ trackers live in the tracker store, not in the model.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -24,7 +25,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +36,7 @@ import httpx
 
 from crm_models import artifacts
 from crm_models.errors import ArtifactMissing, ConfigError, ShopBotError
+from crm_models.logs import quiet_http_logs
 from crm_models.settings import ROOT, Settings
 from crm_models.training import label_audit
 
@@ -399,7 +402,7 @@ class RasaModels:
         source = self.model_path(version)
         if not source.is_file():
             raise ArtifactMissing(f"{source} does not exist; cannot promote {version}")
-        tmp = self.root / f".{SERVED_FILE}.tmp"
+        tmp = self.root / f".{SERVED_FILE}.{os.getpid()}.tmp"
         shutil.copy2(source, tmp)
         os.replace(tmp, self.served)  # Rasa reading the old file keeps its handle
         self.update_metadata(version, status="promoted")
@@ -410,6 +413,33 @@ class RasaModels:
         target = artifacts.rollback_target(self.root)
         self.promote(target, reason="rollback")
         return target
+
+
+class Busy(ShopBotError):
+    """Another retrain or rollback holds the models; the message says which lock."""
+
+
+@contextmanager
+def exclusive(models_dir: Path) -> Iterator[None]:
+    """Hold ``<models>/.retrain.lock`` for a retrain or rollback, or raise ``Busy``.
+
+    Two retrains at once would each gate against the same old model and overwrite
+    each other's promotion; the second one is turned away instead of waiting.
+    """
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / ".retrain.lock"
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Busy(
+                f"another retrain or rollback is running (it holds {path}); "
+                "try again when it has finished"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def story_results(core_out: Path) -> dict[str, Any]:
@@ -509,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=("ensure", "status"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    quiet_http_logs()  # no request URL (the API token) in the log
     settings = get_settings()
     models = RasaModels(
         settings.models_dir / "rasa", RasaProject.from_settings(settings)
@@ -535,6 +566,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if models.is_up_to_date():
             print("rasa: the promoted model is up to date")  # noqa: T201
+            return 0
+        fingerprint = models.project.fingerprint()
+        refused = [
+            meta["version"]
+            for meta in models.versions()
+            if meta.get("fingerprint") == fingerprint
+            and meta.get("status") == "refused"
+        ]
+        if refused:
+            print(  # noqa: T201
+                f"rasa: the gate refused a model of these inputs ({refused[-1]}); "
+                "the promoted one keeps serving. Fix the data, or promote it anyway "
+                "with `make retrain ARGS=--force`"
+            )
             return 0
     except (TrainingFailed, ArtifactMissing) as exc:
         print(f"rasa: {exc}", file=sys.stderr)  # noqa: T201

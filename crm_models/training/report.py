@@ -192,14 +192,18 @@ def write_report(
                 c["name"],
                 "-" if c["before"] is None else f"{c['before']:.4f}",
                 "-" if c["after"] is None else f"{c['after']:.4f}",
-                f"{c['tolerance']:.3f}",
+                (
+                    f"at least {c['floor']:.2f}"
+                    if c.get("floor") is not None
+                    else f"{c['tolerance']:.3f}"
+                ),
                 "ok" if c["passed"] else "WORSE",
                 c.get("note", ""),
             )
             for c in decision.get("checks", [])
         ]
         parts.append(
-            _table(("figure", "current", "candidate", "tolerance", "", "note"), rows)
+            _table(("figure", "current", "candidate", "may drop by", "", "note"), rows)
         )
 
     if audit and audit.get("labels"):
@@ -212,7 +216,7 @@ def write_report(
                 label["text"],
                 label["intent"],
                 "yes" if label["backed"] else "NO: check it",
-                ", ".join(f"{name} {n}" for name, n in label["neighbours"][:3]),
+                ", ".join(f"{name} {n}" for name, n in label["neighbours"]),
             )
             for label in sorted(audit["labels"], key=lambda label: label["backed"])
         ]

@@ -48,12 +48,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crm_models import artifacts
 from crm_models.errors import ConfigError, ShopBotError
+from crm_models.logs import quiet_http_logs
 from crm_models.settings import ROOT, Settings, get_settings
-from crm_models.training import gate, label_audit, report
+from crm_models.training import gate, label_audit, preflight, report
 from crm_models.training.rasa_models import (
+    Busy,
     RasaModels,
     RasaProject,
     SwitchResult,
+    exclusive,
     switch_running_model,
 )
 
@@ -237,6 +240,16 @@ class Retrainer:
         flushed = self.flush_labels(self.settings)
         if flushed:
             raise _StepFailed([f"trainer labels could not be written: {flushed}"])
+        checked = preflight.check(models.project.data / "nlu", models.project.domain)
+        root = models.project.root
+        if checked.unknown_intents:
+            raise _StepFailed(
+                [
+                    "the NLU data names intents the domain lacks; nothing was trained",
+                    *preflight.first(checked.unknown_lines(root)),
+                ]
+            )
+        conflicts = preflight.first(checked.conflict_lines(root))
         before = models.current()
         if before and models.is_up_to_date() and not options.retrain_unchanged:
             # Same inputs, same pipeline: a new model would be the same model.
@@ -252,8 +265,10 @@ class Retrainer:
             [
                 *gate.rasa_checks(before_metrics, after_metrics, options.tolerance),
                 *gate.label_checks(audit.backed_share, audit.n, options.tolerance),
+                *gate.conflict_checks(len(checked.conflicts)),
             ]
         )
+        self.report_inputs["conflicts"] = conflicts
         self.report_inputs["audit"] = audit.as_dict()
         self.decisions["Rasa model"] = decision.as_dict()
         self.report_inputs["rasa_before"] = before_metrics
@@ -264,6 +279,7 @@ class Retrainer:
         )
         detail = [f"candidate {version} (was {before or 'none'})"]
         detail += decision.describe().splitlines()
+        detail += [f"  two intents: {line}" for line in conflicts]
         if promoted:
             reason = "gate passed" if decision.passed else "forced past the gate"
             models.promote(version, reason=reason)
@@ -295,6 +311,10 @@ class Retrainer:
                 + (r.detail[0] if r.detail else "")
                 for r in self.results
             ),
+        ]
+        summary += [
+            f"text with two intents: {line}"
+            for line in self.report_inputs.get("conflicts", [])
         ]
         self.report_path = report.write_report(
             self.reports_dir / run,
@@ -460,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    quiet_http_logs()  # no request URL (the API token) in the log
 
     settings = get_settings()
     try:
@@ -472,23 +493,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         rasa_models=RasaModels(settings.models_dir / "rasa", project),
         reports_dir=args.reports_dir,
     )
-    results = retrainer.run(
-        Options(
-            feedback=not args.no_feedback,
-            scoring=not args.skip_scoring,
-            index=not args.skip_index,
-            rasa=not args.skip_rasa,
-            force_index=args.force_index,
-            finetune=args.finetune,
-            epoch_fraction=args.epoch_fraction,
-            force=args.force,
-            switch=not args.no_switch,
-            retrain_unchanged=args.retrain_unchanged,
-        )
-    )
+    options = _options(args)
+    try:
+        with exclusive(settings.models_dir):
+            results = retrainer.run(options)
+    except Busy as exc:
+        print(f"retrain: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
     sys.stdout.write(format_summary(results) + "\n")
     write_summary(results, settings.var_dir)
     return exit_code(results)
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options(
+        feedback=not args.no_feedback,
+        scoring=not args.skip_scoring,
+        index=not args.skip_index,
+        rasa=not args.skip_rasa,
+        force_index=args.force_index,
+        finetune=args.finetune,
+        epoch_fraction=args.epoch_fraction,
+        force=args.force,
+        switch=not args.no_switch,
+        retrain_unchanged=args.retrain_unchanged,
+    )
 
 
 if __name__ == "__main__":

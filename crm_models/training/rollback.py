@@ -17,10 +17,13 @@ from collections.abc import Sequence
 
 from crm_models import artifacts
 from crm_models.errors import ArtifactMissing
-from crm_models.settings import get_settings
+from crm_models.logs import quiet_http_logs
+from crm_models.settings import Settings, get_settings
 from crm_models.training.rasa_models import (
+    Busy,
     RasaModels,
     RasaProject,
+    exclusive,
     switch_running_model,
 )
 
@@ -37,10 +40,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-switch", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    quiet_http_logs()  # no request URL (the API token) in the log
     settings = get_settings()
+    try:
+        with exclusive(settings.models_dir):
+            return _rollback(settings, only=args.only, switch=not args.no_switch)
+    except Busy as exc:
+        print(f"rollback: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
 
+
+def _rollback(settings: Settings, *, only: str | None, switch: bool) -> int:
     done = 0
-    if args.only in (None, "rasa"):
+    if only in (None, "rasa"):
         models = RasaModels(
             settings.models_dir / "rasa", RasaProject.from_settings(settings)
         )
@@ -52,12 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             done += 1
             print(f"rasa: {was} -> {version}")  # noqa: T201
-            if not args.no_switch:
+            if switch:
                 result = switch_running_model(
                     models.served, rasa_url=settings.rasa_url, token=settings.rasa_token
                 )
                 print(f"rasa: {result.message}")  # noqa: T201
-    if args.only in (None, "scoring"):
+    if only in (None, "scoring"):
         root = settings.models_dir / "scoring"
         try:
             was = artifacts.current_version(root)

@@ -27,6 +27,32 @@ def test_local_secrets_are_made_once_and_kept(tmp_path) -> None:
     assert (tmp_path / "rasa_token").stat().st_mode & 0o777 == 0o600
 
 
+def test_a_new_local_secret_never_starts_with_a_dash(tmp_path, monkeypatch) -> None:
+    made = iter(["-abc", "-def", "xyz"])
+    monkeypatch.setattr(
+        "crm_models.settings.secrets.token_urlsafe", lambda nbytes: next(made)
+    )
+
+    settings = Settings.from_env(
+        {
+            "SHOP_VAR_DIR": str(tmp_path),
+            "SHOP_IDENTITY_SECRET": "i",
+            "SHOP_SESSION_SECRET": "s",
+        }
+    )
+
+    assert settings.rasa_token == "xyz"
+    assert (tmp_path / "rasa_token").read_text(encoding="utf-8") == "xyz\n"
+
+
+def test_a_kept_local_secret_starting_with_a_dash_is_used(tmp_path) -> None:
+    (tmp_path / "rasa_token").write_text("-kept\n", encoding="utf-8")
+
+    settings = Settings.from_env({"SHOP_VAR_DIR": str(tmp_path)})
+
+    assert settings.rasa_token == "-kept"
+
+
 def test_environment_overrides_defaults(tmp_path) -> None:
     settings = Settings.from_env(
         {

@@ -157,7 +157,8 @@ class InboxPages:
             trainer=me.username,
             message_ids=ids,
             intent=_field(form, "intent", 64) or None,
-            texts=tuple(text.splitlines()) if text.strip() else (),
+            # A cleared box is refused (not the suggestion); no box, the suggestion.
+            texts=(text,) if "text" in form else (),
             force=form.get("force") == "1",
         )
         submitted = {

@@ -91,7 +91,9 @@ def make_project(root: Path) -> RasaProject:
     (root / "data" / "eval").mkdir()
     (root / "tests" / "bot").mkdir(parents=True)
     (root / "bot" / "config.yml").write_text("language: en\n")
-    (root / "bot" / "domain" / "intents.yml").write_text("intents: [greet]\n")
+    (root / "bot" / "domain" / "intents.yml").write_text(
+        "intents: [greet, track_order, get_refund, recover_password, complaint]\n"
+    )
     (root / "data" / "nlu" / "greet.yml").write_text("nlu: []\n")
     (root / "data" / "eval" / "heldout.csv").write_text("text,intent\nhi,greet\n")
     (root / "tests" / "bot" / "test_stories.yml").write_text("stories: []\n")

@@ -325,6 +325,27 @@ def test_a_label_records_the_decision_and_writes_the_example(
     assert inbox.groups() == []  # decided messages leave the queue
 
 
+@pytest.mark.parametrize("texts", [("   ",), ("", " \n\t")])
+def test_blank_examples_are_refused_not_replaced_by_the_suggestion(
+    inbox, messages, sessions, validate, project, texts
+) -> None:
+    message_id = messages.fallback("wheres my parcel gone")
+    request = DecisionRequest(
+        action=Action.LABEL,
+        trainer="kim",
+        message_ids=(message_id,),
+        intent="track_order",
+        texts=texts,
+    )
+
+    with pytest.raises(DataError, match="the example is empty"):
+        inbox.decide(request)
+
+    assert decisions(sessions) == []
+    assert not project.inbox_file.exists()
+    assert validate.calls == []
+
+
 def test_confirming_the_predicted_intent_is_recorded_as_such(
     inbox, messages, sessions
 ) -> None:

@@ -168,6 +168,8 @@ def test_summary_counts(inbox, messages, capsys) -> None:
         (["label", "{group}", "order_pizza"], "not an intent of the domain"),
         # masked text
         (["label", "{group}", "greet", "--text", "hi [EMAIL]"], "[EMAIL]"),
+        # a blank example is not the suggested one
+        (["label", "{group}", "greet", "--text", "   "], "the example is empty"),
         # a group that is not there
         (["skip", "999"], "no group 999"),
     ],

@@ -200,3 +200,45 @@ def test_the_repository_is_the_default_project() -> None:
 
     settings = Settings.from_env({"SHOP_RASA_TOKEN": "t", "SHOP_IDENTITY_SECRET": "s"})
     assert RasaProject.from_settings(settings).root == ROOT
+
+
+def test_a_second_retrain_is_turned_away_while_one_runs(tmp_path: Path) -> None:
+    from crm_models.training.rasa_models import Busy, exclusive
+
+    busy = pytest.raises(Busy, match="another retrain or rollback is running")
+    with exclusive(tmp_path), busy, exclusive(tmp_path):
+        pass
+    with exclusive(tmp_path):  # free again
+        pass
+
+
+def test_ensure_does_not_retrain_inputs_the_gate_refused(
+    project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from crm_models.settings import Settings
+    from crm_models.training import rasa_models
+
+    settings = Settings.from_env(
+        {
+            "SHOP_VAR_DIR": str(tmp_path / "var"),
+            "SHOP_MODELS_DIR": str(tmp_path / "models"),
+            "SHOP_DATA_DIR": str(project.data),
+            "SHOP_NLU_DIR": str(project.data / "nlu"),
+            "SHOP_DOMAIN_DIR": str(project.domain),
+            "SHOP_RASA_CONFIG": str(project.config),
+        }
+    )
+    monkeypatch.setattr("crm_models.settings.get_settings", lambda: settings)
+    models = RasaModels(tmp_path / "models" / "rasa", project, runner=FakeRasa(
+        [Scores(0.9, 0.9, 16), Scores(0.5, 0.5, 16)]))  # fmt: skip
+    models.root.mkdir(parents=True)
+    models.promote(models.train(), reason="first model")
+    (project.data / "nlu" / "more.yml").write_text("nlu: []\n")
+    refused = models.train()
+    models.update_metadata(refused, status="refused")
+
+    assert rasa_models.main(["ensure"]) == 0
+
+    assert f"the gate refused a model of these inputs ({refused})" in (
+        capsys.readouterr().out
+    )

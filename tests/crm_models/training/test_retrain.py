@@ -320,3 +320,51 @@ def test_unchanged_inputs_train_nothing(settings, project) -> None:
     assert "unchanged" in results[0].detail[0]
     assert len(fake.commands) == n_commands
     assert exit_code(results) == 0
+
+
+def test_an_unknown_intent_stops_the_rasa_step_before_training(
+    settings, project
+) -> None:
+    (project.data / "nlu" / "inbox.yml").write_text(
+        _nlu({"refund_me_now": ["give me my money back right now"]})
+    )
+    fake = FakeRasa([Scores(0.9, 0.9, 16)])
+
+    results = _retrainer(settings, project, FakeRunner(settings), fake, []).run(
+        Options(feedback=False, scoring=False, index=False)
+    )
+
+    assert not results[0].ok
+    assert "intents the domain lacks" in results[0].detail[0]
+    assert "data/nlu/inbox.yml line 5" in results[0].detail[1]
+    assert fake.commands == []
+
+
+def test_a_text_under_two_intents_is_refused_unless_forced(settings, project) -> None:
+    nlu = project.data / "nlu"
+    (nlu / "orders.yml").write_text(_nlu({"track_order": ["where is my order"]}))
+    same = Scores(0.95, 0.95, 16)
+    fake = FakeRasa([same, same, same])
+    options = Options(feedback=False, scoring=False, index=False, audit_k=3)
+    _retrainer(settings, project, FakeRunner(settings), fake, []).run(options)
+    (nlu / "inbox.yml").write_text(_nlu({"greet": ["Where is my order"]}))
+
+    refused = _retrainer(settings, project, FakeRunner(settings), fake, [])
+    results = refused.run(options)
+
+    assert results[0].promoted is False
+    failed = [c["name"] for c in refused.decisions["Rasa model"]["checks"]
+              if not c["passed"]]  # fmt: skip
+    assert "texts with two intents" in failed
+    assert any("two intents: 'where is my order'" in d for d in results[0].detail)
+    forced = _retrainer(settings, project, FakeRunner(settings), fake, []).run(
+        Options(
+            feedback=False,
+            scoring=False,
+            index=False,
+            audit_k=3,
+            force=True,
+            retrain_unchanged=True,
+        )
+    )
+    assert forced[0].promoted is True

@@ -224,6 +224,8 @@ def test_out_of_scope_writes_the_example(sam: Agent, messages, project) -> None:
     [
         # masked personal data is refused
         ({"text": "where is [ORDER]"}, 400, "placeholder(s) [ORDER]"),
+        # a cleared example box is not the suggestion
+        ({"text": "  \n "}, 400, "the example is empty"),
         # the fallback is no label
         ({"intent": "nlu_fallback"}, 400, "not a label"),
         # nothing ticked
