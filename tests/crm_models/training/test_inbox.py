@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.errors import DataError, InvalidStateError, NotFoundError
-from crm_models.settings import Settings
-from crm_models.store.db import session_factory
 from crm_models.store.schema import InboxDecision, InboxDecisionKind
 from crm_models.training.inbox import (
     Action,
@@ -34,53 +31,9 @@ from crm_models.training.inbox import (
 from tests.crm_models.training.inbox_support import (
     T0,
     CountingEncoder,
-    FakeValidate,
-    Messages,
-    Project,
-    bag_of_words,
-    make_project,
-    project_settings,
 )
 
 THRESHOLDS = Thresholds(min_confidence=0.5, min_margin=0.1, similarity=0.8)
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return make_project(tmp_path / "project")
-
-
-@pytest.fixture
-def settings(tmp_path: Path, project: Project) -> Settings:
-    return project_settings(tmp_path, project)
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> sessionmaker[Session]:
-    return session_factory(settings.database_url)
-
-
-@pytest.fixture
-def messages(sessions: sessionmaker[Session]) -> Messages:
-    return Messages(sessions)
-
-
-@pytest.fixture
-def validate(project: Project) -> FakeValidate:
-    return FakeValidate(project.inbox_file)
-
-
-@pytest.fixture
-def inbox(
-    settings: Settings, sessions: sessionmaker[Session], validate: FakeValidate
-) -> TrainerInbox:
-    return TrainerInbox(
-        settings,
-        sessions=sessions,
-        encoder=bag_of_words,
-        runner=validate,
-        clock=lambda: T0,
-    )
 
 
 def queued(sessions: sessionmaker[Session]) -> dict[int, set[Reason]]:
