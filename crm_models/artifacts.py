@@ -3,7 +3,9 @@
 Each build writes into a fresh version folder with a ``metadata.json``, then
 ``promote`` rewrites the ``current`` text file atomically. Running processes compare
 the pointer with the version they hold and reload when it moves, so a new model or
-index is picked up without a restart.
+index is picked up without a restart. After each promotion ``prune`` deletes the
+versions nobody can reach any more (see there), so a shop that retrains nightly
+does not fill its disk.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import json
 import logging
 import os
 import platform
+import re
+import shutil
+import time
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -24,6 +29,10 @@ logger = logging.getLogger(__name__)
 POINTER = "current"
 METADATA = "metadata.json"
 HISTORY = "history.jsonl"  # one line per promotion: what went live, when and why
+# Version folder names (``new_version_dir``): only these are ever pruned.
+_VERSION_NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
+# A version folder without metadata younger than this may still be being built.
+_UNFINISHED_GRACE_SECONDS = 24 * 3600
 
 _LIBRARIES = (
     "numpy",
@@ -51,8 +60,10 @@ def library_versions() -> dict[str, str]:
 def new_version_dir(root: Path) -> tuple[str, Path]:
     """Create and return a fresh ``<root>/<timestamp>`` folder and its version."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    # A pruned version's name is never reused: the history still speaks of it.
+    promoted = {entry["version"] for entry in history(root)}
     version, n = stamp, 1
-    while (root / version).exists():
+    while (root / version).exists() or version in promoted:
         n += 1
         version = f"{stamp}-{n}"
     path = root / version
@@ -60,11 +71,14 @@ def new_version_dir(root: Path) -> tuple[str, Path]:
     return version, path
 
 
-def promote(root: Path, version: str, *, reason: str = "trained") -> None:
-    """Point ``<root>/current`` at ``version`` (atomic replace) and log it.
+def promote(
+    root: Path, version: str, *, reason: str = "trained", keep: int | None = None
+) -> None:
+    """Point ``<root>/current`` at ``version`` (atomic replace), log it, and prune.
 
     The promotion is appended to ``<root>/history.jsonl`` (time, version, the
-    version it replaced, ``reason``), which ``rollback`` walks back.
+    version it replaced, ``reason``), which ``rollback`` walks back. Then ``prune``
+    runs with ``keep`` (``SHOP_KEEP_VERSIONS`` when not given).
     """
     if not (root / version / METADATA).is_file():
         raise ArtifactMissing(f"{root / version} has no {METADATA}; nothing to promote")
@@ -83,6 +97,53 @@ def promote(root: Path, version: str, *, reason: str = "trained") -> None:
     logger.info(
         "artifacts.promoted root=%s version=%s reason=%s", root.name, version, reason
     )
+    if keep is None:
+        from crm_models.settings import get_settings
+
+        keep = get_settings().keep_versions
+    prune(root, keep=keep)
+
+
+def prune(root: Path, *, keep: int) -> list[str]:
+    """Delete the version folders under ``root`` that are no longer needed.
+
+    Kept: the current version; the ``keep`` versions that repeated rollbacks would
+    reach from it; the ``keep`` newest versions (a candidate being evaluated, or
+    one a retrain refused, stays for its report); and an unfinished folder (no
+    metadata) younger than a day. Everything else named like a version goes.
+
+    Returns:
+        The deleted versions, oldest first.
+    """
+    current = current_version(root)
+    if current is None or not root.is_dir():
+        return []
+    folders = sorted(
+        (p for p in root.iterdir() if p.is_dir() and _VERSION_NAME.match(p.name)),
+        key=lambda p: _version_order(p.name),
+    )
+    kept = {current, *(p.name for p in folders[-keep:])}
+    entries = history(root)
+    live = current
+    for _ in range(keep):
+        earlier = _earlier(root, entries, live)
+        if earlier is None:
+            break
+        kept.add(earlier)
+        live = earlier
+    deleted = []
+    now = time.time()
+    for folder in folders:
+        if folder.name in kept:
+            continue
+        finished = (folder / METADATA).is_file()
+        if not finished and now - folder.stat().st_mtime < _UNFINISHED_GRACE_SECONDS:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        deleted.append(folder.name)
+    if deleted:
+        logger.info("artifacts.pruned root=%s versions=%s", root.name, len(deleted))
+    return deleted
 
 
 def history(root: Path) -> list[dict[str, Any]]:
@@ -122,8 +183,20 @@ def rollback_target(root: Path) -> str:
     current = current_version(root)
     if current is None:
         raise ArtifactMissing(f"nothing is promoted under {root}; nothing to roll back")
-    entries = history(root)
-    live = current
+    target = _earlier(root, history(root), current)
+    if target is None:
+        raise ArtifactMissing(f"no earlier version of {root} to roll back to")
+    return target
+
+
+def _version_order(version: str) -> tuple[str, int]:
+    """Sort key of a version name: its time, then its same-second number."""
+    stamp, _, n = version.partition("-")
+    return stamp, int(n or 1)
+
+
+def _earlier(root: Path, entries: list[dict[str, Any]], live: str) -> str | None:
+    """The version a rollback from ``live`` goes to (on disk), or ``None``."""
     for entry in reversed(entries):
         if entry["version"] != live:
             continue
@@ -135,7 +208,7 @@ def rollback_target(root: Path) -> str:
         if previous and (root / previous / METADATA).is_file():
             return str(previous)
         live = previous or live
-    raise ArtifactMissing(f"no earlier version of {root} to roll back to")
+    return None
 
 
 def current_version(root: Path) -> str | None:

@@ -63,6 +63,9 @@ class Settings:
     inbox_min_confidence: float = 0.5
     inbox_min_margin: float = 0.1
     inbox_group_similarity: float = 0.8
+    # Model and index versions kept on disk per kind: the current one, this many it
+    # can roll back to, and this many newest (candidates a retrain refused).
+    keep_versions: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,12 +92,18 @@ class Settings:
             ("WEB_PORT", "8000"),
             ("RANDOM_SEED", "7"),
             ("ABANDON_AFTER_MINUTES", "30"),
+            ("KEEP_VERSIONS", "5"),
         ):
             raw = get(name, default)
             try:
                 ints[name] = int(raw)
             except ValueError as exc:
                 raise ConfigError(f"SHOP_{name}={raw!r} is not a whole number") from exc
+        if ints["KEEP_VERSIONS"] < 1:
+            raise ConfigError(
+                f"SHOP_KEEP_VERSIONS={ints['KEEP_VERSIONS']} keeps no version to roll "
+                "back to; use 1 or more"
+            )
 
         floats = {}
         for name, default in (
@@ -162,6 +171,7 @@ class Settings:
             inbox_min_confidence=floats["INBOX_MIN_CONFIDENCE"],
             inbox_min_margin=floats["INBOX_MIN_MARGIN"],
             inbox_group_similarity=floats["INBOX_GROUP_SIMILARITY"],
+            keep_versions=ints["KEEP_VERSIONS"],
         )
 
     def now(self) -> datetime:

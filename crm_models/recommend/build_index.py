@@ -165,7 +165,6 @@ def build(
     artifacts.promote(root, version)
     seconds = time.perf_counter() - started
     logger.info("index.build.done version=%s count=%s", version, index.size)
-    # TODO(#5): prune old version folders once rollback (issue 4) says how many to keep.
     return BuildResult(version, True, index.size, seconds)
 
 

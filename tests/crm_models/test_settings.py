@@ -61,6 +61,7 @@ def test_environment_overrides_defaults(tmp_path) -> None:
             "SHOP_TODAY": "2026-01-31",
             "SHOP_RASA_TOKEN": "abc",
             "SHOP_WEB_PORT": "9000",
+            "SHOP_KEEP_VERSIONS": "2",
         }
     )
 
@@ -69,6 +70,7 @@ def test_environment_overrides_defaults(tmp_path) -> None:
     assert settings.now().date() == date(2026, 1, 31)
     assert settings.rasa_token == "abc"
     assert settings.web_port == 9000
+    assert settings.keep_versions == 2
     assert not (tmp_path / "rasa_token").exists()
 
 
@@ -80,6 +82,8 @@ def test_environment_overrides_defaults(tmp_path) -> None:
         ("SHOP_ABANDON_AFTER_MINUTES", "1.5"),  # not a whole number
         ("SHOP_DATABASE_URL", "notaurl"),  # not a database URL
         ("SHOP_EVENT_LOG_URL", "events.db"),  # a file name, not a URL
+        ("SHOP_KEEP_VERSIONS", "0"),  # nothing left to roll back to
+        ("SHOP_KEEP_VERSIONS", "two"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, name, value) -> None:
