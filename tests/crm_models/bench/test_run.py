@@ -52,6 +52,7 @@ def test_a_quick_run_writes_both_reports(
     propensity = results["scoring"]["targets"]["propensity"]
     assert set(propensity["test"]) == {"rfm", "logistic", "boosting", "blend", "chosen"}
     assert 0.5 < propensity["test"]["chosen"]["roc_auc"]["value"] <= 1
+    assert 0.5 < propensity["wide_leaky_ceiling_roc_auc"] <= 1
     methods = results["recommend"]["methods"]
     assert set(methods) == {
         "popularity",
@@ -73,4 +74,5 @@ def test_a_quick_run_writes_both_reports(
     assert scale["indexes"]["flat"]["recall_at_10"] == 1.0
     assert "## Headline" in markdown
     assert "HitRate@10" in markdown
+    assert "with product mix and monthly activity added" in markdown
     assert "wrote" in capsys.readouterr().out
