@@ -9,24 +9,29 @@ a feature as of an earlier cutoff never sees a cancellation from its future.
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from crm_models.store.schema import (
+    ChatFeedback,
+    ChatFeedbackKind,
+    ConversationOutcome,
     Order,
     OrderLine,
     OrderStatus,
     Refund,
     RefundStatus,
+    Ticket,
 )
 
 logger = logging.getLogger(__name__)
@@ -35,6 +40,21 @@ SECONDS_PER_DAY = 86_400.0
 NOT_CANCELLED = math.inf
 # Refund statuses that mean money went back to the customer.
 MONEY_BACK = frozenset({RefundStatus.APPROVED, RefundStatus.PAID})
+# A conversation rating (1 to 5) at or below this is a bad one.
+BAD_CONVERSATION_RATING = 2
+COMPLAINT_REASON = "complaint"
+
+
+class ContactKind(enum.IntEnum):
+    """What a customer's contact with the shop's service was (conversation signals).
+
+    One conversation may leave several: a chat, its hand-off, and a bad rating.
+    """
+
+    CHAT = 0  # a conversation linked to the customer began
+    HANDOFF = 1  # a ticket was opened for an agent
+    COMPLAINT = 2  # that ticket's reason was a complaint
+    BAD_RATING = 3  # a conversation rated 1-2 of 5, or a bot reply thumbed down
 
 
 def to_days(moment: datetime) -> float:
@@ -68,11 +88,15 @@ class Events:
         lines: order_id, product_id (one row per order line).
         refunds: customer_id, created (days), amount_pence, money_back (bool:
             approved or paid, as opposed to requested or rejected).
+        contacts: customer_id, at (days), kind (a ``ContactKind`` value): the
+            conversation signals. Empty when the store has no conversations yet
+            (the seeded transactions have none).
     """
 
     orders: pd.DataFrame
     lines: pd.DataFrame
     refunds: pd.DataFrame
+    contacts: pd.DataFrame = field(default_factory=lambda: contacts_frame([]))
 
     @property
     def last_order_day(self) -> float:
@@ -113,6 +137,64 @@ def refunds_frame(rows: Sequence[Any]) -> pd.DataFrame:
     )
 
 
+def contacts_frame(rows: Iterable[Any]) -> pd.DataFrame:
+    """The ``Events.contacts`` frame of (customer_id, at, kind) rows."""
+    rows = list(rows)
+    return pd.DataFrame(
+        {
+            "customer_id": np.array([r[0] for r in rows], dtype=np.int64),
+            "at": np.array([to_days(r[1]) for r in rows], dtype=np.float64),
+            "kind": np.array([int(r[2]) for r in rows], dtype=np.int64),
+        }
+    )
+
+
+def load_contacts(
+    *, session: Session, customer_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """Every conversation signal of the given customers (all with ``None``).
+
+    Only conversations the customer was identified in count: an anonymous chat
+    belongs to nobody. One query (a union of four selects).
+    """
+
+    def only(column: Any) -> tuple[Any, ...]:
+        return () if customer_ids is None else (column.in_(customer_ids),)
+
+    def kind(value: ContactKind) -> Any:
+        return literal(int(value))
+
+    outcome = ConversationOutcome
+    bad = or_(
+        and_(
+            ChatFeedback.kind == ChatFeedbackKind.CONVERSATION,
+            ChatFeedback.rating <= BAD_CONVERSATION_RATING,
+        ),
+        and_(ChatFeedback.kind == ChatFeedbackKind.MESSAGE, ChatFeedback.rating < 0),
+    )
+    query = union_all(
+        select(outcome.customer_id, outcome.started_at, kind(ContactKind.CHAT)).where(
+            outcome.customer_id.is_not(None), *only(outcome.customer_id)
+        ),
+        select(Ticket.customer_id, Ticket.created_at, kind(ContactKind.HANDOFF)).where(
+            Ticket.customer_id.is_not(None), *only(Ticket.customer_id)
+        ),
+        select(
+            Ticket.customer_id, Ticket.created_at, kind(ContactKind.COMPLAINT)
+        ).where(
+            Ticket.customer_id.is_not(None),
+            Ticket.reason == COMPLAINT_REASON,
+            *only(Ticket.customer_id),
+        ),
+        select(
+            outcome.customer_id, ChatFeedback.created_at, kind(ContactKind.BAD_RATING)
+        )
+        .join(outcome, outcome.conversation_id == ChatFeedback.conversation_id)
+        .where(outcome.customer_id.is_not(None), bad, *only(outcome.customer_id)),
+    )
+    return contacts_frame(session.connection().execute(query).all())
+
+
 def load_events(*, session: Session) -> Events:
     """Read every order, order line and refund of the store (three queries)."""
     order_rows = session.execute(
@@ -146,10 +228,12 @@ def load_events(*, session: Session) -> Events:
         )
     ).all()
     refunds = refunds_frame(refund_rows)
+    contacts = load_contacts(session=session)
     logger.info(
-        "scoring.dataset.loaded orders=%s lines=%s refunds=%s",
+        "scoring.dataset.loaded orders=%s lines=%s refunds=%s contacts=%s",
         len(orders),
         len(lines),
         len(refunds),
+        len(contacts),
     )
-    return Events(orders=orders, lines=lines, refunds=refunds)
+    return Events(orders=orders, lines=lines, refunds=refunds, contacts=contacts)

@@ -4,8 +4,9 @@ The scorer builds one ``FeatureCache`` on its first call (three queries over the
 whole store) and from then on computes a customer's features from the cached
 ``History`` in well under a millisecond. The cache refreshes itself incrementally:
 at most every ``refresh_seconds`` it asks the store which customers have a new
-order, a changed order (``updated_at`` since the last refresh) or a new refund, and
-reloads only those customers.
+order, a changed order (``updated_at`` since the last refresh), a new or changed
+refund, or a new conversation signal (a conversation, ticket or rating stamped since
+the last refresh), and reloads only those customers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from sqlalchemy.orm import Session
 
 from crm_models.scoring.dataset import to_days
 from crm_models.scoring.features import History, compute_features, load_histories
-from crm_models.store.schema import Customer, Order, Refund
+from crm_models.store.schema import (
+    ChatFeedback,
+    ConversationOutcome,
+    Customer,
+    Order,
+    Refund,
+    Ticket,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -147,16 +155,29 @@ class FeatureCache:
         return len(changed)
 
     def changed_customers(self, session: Session) -> list[int]:
-        """Customers with an order or refund newer than the last load or refresh."""
+        """Customers whose orders, refunds or conversations changed since the last
+        load or refresh."""
         since = self._since or datetime.min.replace(tzinfo=timezone.utc)
         orders = select(Order.customer_id).where(
             or_(Order.id > self._max_order_id, Order.updated_at >= since)
         )
-        # TODO(#5): a refund's status change (requested -> approved) leaves no
-        # trace to find it by; it shows after the next full load (new version).
-        refunds = select(Refund.customer_id).where(Refund.id > self._max_refund_id)
-        rows = session.execute(union(orders, refunds)).scalars()
-        return sorted({int(c) for c in rows})
+        refunds = select(Refund.customer_id).where(
+            or_(Refund.id > self._max_refund_id, Refund.updated_at >= since)
+        )
+        outcome = ConversationOutcome
+        chats = select(outcome.customer_id).where(
+            outcome.customer_id.is_not(None), outcome.updated_at >= since
+        )
+        tickets = select(Ticket.customer_id).where(
+            Ticket.customer_id.is_not(None), Ticket.updated_at >= since
+        )
+        ratings = (
+            select(outcome.customer_id)
+            .join(ChatFeedback, ChatFeedback.conversation_id == outcome.conversation_id)
+            .where(outcome.customer_id.is_not(None), ChatFeedback.updated_at >= since)
+        )
+        rows = session.execute(union(orders, refunds, chats, tickets, ratings))
+        return sorted({int(c) for c in rows.scalars()})
 
     @staticmethod
     def _watermarks(session: Session) -> tuple[int, int]:

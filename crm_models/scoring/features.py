@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -24,7 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_models.scoring.dataset import (
+    ContactKind,
     Events,
+    load_contacts,
     orders_frame,
     refunds_frame,
     to_days,
@@ -50,6 +52,11 @@ FEATURES: tuple[str, ...] = (
     "active_months",  # distinct 30-day periods (counted back) with a purchase
     "lines_per_order",  # order lines per purchase: basket breadth
     "mean_quantity",  # units per order line: retail (few) or trade (many)
+    # Conversation signals (zero until the feedback store has conversations):
+    "chats_90d",  # conversations with the assistant in the last 90 days
+    "handoffs_365d",  # hand-offs to an agent in the last year
+    "complaints_365d",  # complaints in the last year
+    "bad_ratings_365d",  # conversations rated 1-2 or replies thumbed down, last year
 )
 
 RECENT_DAYS = 90.0
@@ -75,6 +82,10 @@ class History:
     line_products: np.ndarray  # product ids
     line_placed: np.ndarray  # their order's time
     line_cancelled_at: np.ndarray  # their order's cancellation time
+    contact_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    contact_kinds: np.ndarray = field(  # ``ContactKind`` values
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
 
 
 def compute_features(history: History, *, cutoff: float) -> dict[str, float] | None:
@@ -120,6 +131,17 @@ def compute_features(history: History, *, cutoff: float) -> dict[str, float] | N
     months = np.unique(np.floor((cutoff - placed) / MONTH_DAYS))
 
     monetary = (float(totals.sum()) - refunded) / 100
+    contacted = history.contact_times < cutoff
+
+    def contacts(kind: ContactKind, days: float) -> float:
+        return float(
+            (
+                contacted
+                & (history.contact_kinds == kind)
+                & (history.contact_times >= cutoff - days)
+            ).sum()
+        )
+
     return {
         "recency_days": cutoff - last,
         "frequency": float(n),
@@ -143,6 +165,10 @@ def compute_features(history: History, *, cutoff: float) -> dict[str, float] | N
         "mean_quantity": float(history.units[bought].sum()) / n_lines
         if n_lines > 0
         else 0.0,
+        "chats_90d": contacts(ContactKind.CHAT, RECENT_DAYS),
+        "handoffs_365d": contacts(ContactKind.HANDOFF, YEAR_DAYS),
+        "complaints_365d": contacts(ContactKind.COMPLAINT, YEAR_DAYS),
+        "bad_ratings_365d": contacts(ContactKind.BAD_RATING, YEAR_DAYS),
     }
 
 
@@ -169,10 +195,11 @@ def histories(events: Events, cutoff: float | None = None) -> dict[int, History]
     Events at or after ``cutoff`` are dropped, except that a cancellation stays
     known to the order (``compute_features`` ignores it until its time).
     """
-    orders, refunds = events.orders, events.refunds
+    orders, refunds, contacts = events.orders, events.refunds, events.contacts
     if cutoff is not None:
         orders = orders[orders["placed"] < cutoff]
         refunds = refunds[refunds["created"] < cutoff]
+        contacts = contacts[contacts["at"] < cutoff]
     lines = (
         events.lines[["order_id", "product_id"]]
         .drop_duplicates()
@@ -205,13 +232,19 @@ def histories(events: Events, cutoff: float | None = None) -> dict[int, History]
             for name in ("product_id", "placed", "cancelled_at")
         },
     )
+    contact_parts = _by_customer(
+        column(contacts, "customer_id"),
+        {"at": column(contacts, "at"), "kind": column(contacts, "kind")},
+    )
     empty = np.zeros(0)
     no_refunds = {"created": empty, "money": empty}
     no_lines = {"product_id": empty, "placed": empty, "cancelled_at": empty}
+    no_contacts = {"at": empty, "kind": np.zeros(0, dtype=np.int64)}
     result = {}
     for customer, o in order_parts.items():
         r = refund_parts.get(customer, no_refunds)
         li = line_parts.get(customer, no_lines)
+        c = contact_parts.get(customer, no_contacts)
         result[customer] = History(
             placed=o["placed"],
             totals=o["total_pence"],
@@ -223,6 +256,8 @@ def histories(events: Events, cutoff: float | None = None) -> dict[int, History]
             line_products=li["product_id"],
             line_placed=li["placed"],
             line_cancelled_at=li["cancelled_at"],
+            contact_times=c["at"],
+            contact_kinds=c["kind"],
         )
     return result
 
@@ -251,8 +286,9 @@ def load_histories(
 ) -> dict[int, History]:
     """The ``History`` of the given customers (every customer with ``None``).
 
-    Three queries whatever the number of customers; customers without an order are
-    left out. Nothing is cut at a moment: ``compute_features`` does that.
+    Four queries whatever the number of customers; customers without an order are
+    left out (their conversations alone are not scored). Nothing is cut at a
+    moment: ``compute_features`` does that.
     """
     ids = None if customer_ids is None else sorted({int(c) for c in customer_ids})
     if ids is not None and not ids:
@@ -308,7 +344,10 @@ def load_histories(
         columns=["order_id", "product_id"],
     )
     refunds = refunds_frame(refund_rows)
-    return histories(Events(orders=orders, lines=lines, refunds=refunds))
+    contacts = load_contacts(session=session, customer_ids=ids)
+    return histories(
+        Events(orders=orders, lines=lines, refunds=refunds, contacts=contacts)
+    )
 
 
 def customer_features(

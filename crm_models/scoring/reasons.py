@@ -35,6 +35,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
         "mean_interval_days",
         "monetary",
         "n_products",
+        "chats_90d",
+        "complaints_365d",
+        "bad_ratings_365d",
     ),
     "churn_risk": (
         "recency_days",
@@ -46,6 +49,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
         "spend_trend",
         "spend_90d",
         "tenure_days",
+        "complaints_365d",
+        "bad_ratings_365d",
+        "handoffs_365d",
     ),
     "refund_risk": (
         "returns_90d",
@@ -55,6 +61,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
         "orders_365d",
         "frequency",
         "spend_90d",
+        "complaints_365d",
+        "handoffs_365d",
+        "bad_ratings_365d",
     ),
 }
 # Features that say the same thing as a stronger one already chosen.
@@ -64,6 +73,7 @@ _OVERLAPS = (
     frozenset({"monetary", "mean_order_value"}),
     frozenset({"spend_90d", "spend_trend"}),
     frozenset({"n_refunds", "returns_90d", "n_cancelled", "cancelled_share"}),
+    frozenset({"complaints_365d", "handoffs_365d"}),
 )
 
 
@@ -124,6 +134,15 @@ def phrase(feature: str, value: float) -> str:
             return f"{v:.0f} different products per order on average"
         case "mean_quantity":
             return f"{v:.0f} of each product per order on average"
+        case "chats_90d":
+            return _count(v, "chat", "chats") + " with us in the last 90 days"
+        case "handoffs_365d":
+            return _count(v, "hand-off", "hand-offs") + " to an agent in the last year"
+        case "complaints_365d":
+            return _count(v, "complaint", "complaints") + " in the last year"
+        case "bad_ratings_365d":
+            ratings = _count(v, "poor rating", "poor ratings")
+            return ratings + " of our service in the last year"
     raise KeyError(feature)
 
 

@@ -208,6 +208,11 @@ class Refund(Base):
     # "return" for the source data's credit notes, "chat" for the assistant's.
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set on every change through SQLAlchemy (e.g. requested -> approved), so the
+    # scoring cache can find the customer; NULL for a refund never changed.
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True, onupdate=func.now()
+    )
 
     order: Mapped[Order | None] = relationship(back_populates="refunds")
 
@@ -371,6 +376,12 @@ class ConversationOutcome(Base):
     paused_seconds: Mapped[float | None] = mapped_column(Float)
     # Since when the bot is paused; NULL while it is on.
     paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the consumer last wrote the row (its clock, not the event's): how the
+    # scoring cache finds customers with new conversations even after a backlog.
+    # NULL on rows from before the column existed.
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True, default=func.now(), onupdate=func.now()
+    )
 
 
 class ConsumerOffset(Base):

@@ -15,6 +15,9 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from crm_models.store.schema import (
+    ChatFeedback,
+    ChatFeedbackKind,
+    ConversationOutcome,
     Customer,
     Order,
     OrderLine,
@@ -23,6 +26,8 @@ from crm_models.store.schema import (
     Product,
     Refund,
     RefundStatus,
+    Ticket,
+    TicketStatus,
 )
 
 CUTOFF = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -129,6 +134,59 @@ class StoreBuilder:
             )
         )
         self.session.flush()
+
+    def conversation(
+        self,
+        customer_id: int | None,
+        started_at: datetime,
+        *,
+        ticket_reason: str | None = None,
+        rating: int | None = None,
+        thumbs: tuple[int, ...] = (),
+    ) -> str:
+        """A conversation, optionally handed off (a ticket) and rated.
+
+        ``rating`` is the end rating (1-5); ``thumbs`` the +1/-1 marks on replies.
+        Everything is stamped at ``started_at``.
+        """
+        conversation_id = f"conv-{next(self._numbers)}"
+        self.session.add(
+            ConversationOutcome(
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                started_at=started_at,
+                last_event_at=started_at,
+            )
+        )
+        if ticket_reason is not None:
+            self.session.add(
+                Ticket(
+                    conversation_id=conversation_id,
+                    customer_id=customer_id,
+                    reason=ticket_reason,
+                    priority=2,
+                    status=TicketStatus.OPEN,
+                    summary="test ticket",
+                    created_at=started_at,
+                    updated_at=started_at,
+                )
+            )
+        marks = [(ChatFeedbackKind.MESSAGE, t) for t in thumbs]
+        if rating is not None:
+            marks.append((ChatFeedbackKind.CONVERSATION, rating))
+        for seq, (kind, value) in enumerate(marks):
+            self.session.add(
+                ChatFeedback(
+                    conversation_id=conversation_id,
+                    kind=kind,
+                    message_seq=seq,
+                    rating=value,
+                    created_at=started_at,
+                    updated_at=started_at,
+                )
+            )
+        self.session.flush()
+        return conversation_id
 
 
 def synthetic_history(

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from crm_models.scoring.dataset import load_events, to_days
 from crm_models.scoring.feature_cache import FeatureCache
 from crm_models.scoring.features import features_table
-from crm_models.store.schema import Order, OrderStatus
+from crm_models.store.schema import Order, OrderStatus, Refund, RefundStatus
 from tests.crm_models.scoring.builders import (
     CUTOFF,
     StoreBuilder,
@@ -85,6 +85,36 @@ def test_a_refresh_reloads_only_the_changed_customers(store: StoreBuilder) -> No
     assert changed == 1
     assert cache.history(2) is untouched
     assert cache.refresh(session=store.session, now=CUTOFF) == 0  # nothing new
+
+
+def test_a_new_conversation_signal_reloads_its_customer(store: StoreBuilder) -> None:
+    cache = FeatureCache(refresh_seconds=0)
+    cache.ensure_fresh(session=store.session, now=CUTOFF)
+    untouched = cache.history(1)
+
+    store.conversation(2, CUTOFF, ticket_reason="complaint", rating=1)
+    changed = cache.refresh(session=store.session, now=CUTOFF)
+    served = cache.features(session=store.session, customer_id=2, now=CUTOFF + days(1))
+
+    assert changed == 1
+    assert cache.history(1) is untouched
+    assert (served["complaints_365d"], served["bad_ratings_365d"]) == (1, 1)
+
+
+def test_a_refund_approved_later_reloads_its_customer(store: StoreBuilder) -> None:
+    store.refund(1, CUTOFF - days(5), 400, status=RefundStatus.REQUESTED)
+    cache = FeatureCache(refresh_seconds=0)
+    before = cache.features(session=store.session, customer_id=1, now=CUTOFF)
+
+    refund = store.session.query(Refund).filter_by(customer_id=1).one()
+    refund.status = RefundStatus.APPROVED  # e.g. by the shop's back office
+    store.session.flush()
+    changed = cache.refresh(session=store.session, now=CUTOFF)
+    after = cache.features(session=store.session, customer_id=1, now=CUTOFF)
+
+    assert changed == 1
+    assert before["monetary"] == pytest.approx(10.0)  # nothing paid back yet
+    assert after["monetary"] == pytest.approx(6.0)  # £4 of £10 paid back
 
 
 def test_customers_are_known_without_asking_the_store_twice(

@@ -44,6 +44,16 @@ def store(session: Session) -> StoreBuilder:
 
     b.order(2, CUTOFF + days(3), 9_999, products=(p[6],))  # only after the cutoff
     b.order(3, CUTOFF - days(400), 7_000, products=(p[0],))
+
+    # Conversations of customer 1: a complaint rated 1 of 5 a month ago; a hand-off
+    # with one reply thumbed down (one up) 100 days ago; an old chat rated 2 (over
+    # a year ago); a complaint after the cutoff. An anonymous complaint is nobody's.
+    b.conversation(1, CUTOFF - days(30), ticket_reason="complaint", rating=1)
+    b.conversation(1, CUTOFF - days(100), ticket_reason="agent_request", thumbs=(1, -1))
+    b.conversation(1, CUTOFF - days(400), rating=2)
+    b.conversation(1, CUTOFF + days(1), ticket_reason="complaint", rating=1)
+    b.conversation(None, CUTOFF - days(3), ticket_reason="complaint", rating=1)
+    b.conversation(3, CUTOFF - days(60), rating=5, thumbs=(1,))
     return b
 
 
@@ -73,6 +83,10 @@ def test_features_of_a_rich_history_are_exact(store: StoreBuilder) -> None:
             "active_months": 4.0,  # 200, 100, 30 and 10 days ago: months 6, 3, 1, 0
             "lines_per_order": 1.5,  # 2 + 2 + 1 + 1 lines over 4 purchases
             "mean_quantity": 1.0,
+            "chats_90d": 1.0,  # 100 and 400 days ago are out of the 90 days
+            "handoffs_365d": 2.0,  # the complaint and the agent request
+            "complaints_365d": 1.0,
+            "bad_ratings_365d": 2.0,  # the 1 of 5 and the thumbs-down; not 400 days
         }
     )
 
@@ -91,6 +105,12 @@ def test_a_lapsed_single_order_customer(store: StoreBuilder) -> None:
         1,
         1,
     )
+    # A good chat is a chat, and nothing else.
+    assert row[["chats_90d", "handoffs_365d", "bad_ratings_365d"]].tolist() == [
+        1,
+        0,
+        0,
+    ]
 
 
 def test_customers_without_a_purchase_before_the_cutoff_are_left_out(
@@ -111,6 +131,7 @@ def test_events_after_the_cutoff_change_nothing(store: StoreBuilder) -> None:
     store.order(3, CUTOFF, 1_000, products=(product,))  # exactly at the cutoff
     store.refund(1, CUTOFF + days(2), 4_000)
     store.order(1, CUTOFF + days(4), 800, cancelled_at=CUTOFF + days(6))
+    store.conversation(3, CUTOFF + days(1), ticket_reason="complaint", rating=1)
     after = features_table(load_events(session=store.session), cutoff)
 
     assert after.equals(before)
