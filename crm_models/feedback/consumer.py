@@ -30,13 +30,19 @@ import argparse
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.errors import ShopBotError
@@ -69,6 +75,7 @@ from crm_models.store.schema import (
     ConversationOutcome,
     Customer,
     MessageLog,
+    ParkedEvent,
 )
 
 logger = logging.getLogger(__name__)
@@ -76,6 +83,23 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 MAX_BACKOFF_SECONDS = 30.0  # longest wait between attempts to reach the source
 MAX_CONFLICT_ATTEMPTS = 5  # tries of a batch that another consumer keeps writing too
+# Keys of consumed broker messages are kept this long: only a message that was not
+# acknowledged comes back, and that happens when the consumer reconnects (minutes).
+CONSUMED_RETENTION = timedelta(days=7)
+PRUNE_EVERY = timedelta(hours=1)
+# Errors that say "try again later", never "this event is bad": the store or the
+# source is away or busy. Any other error while applying makes the batch go one
+# event at a time, and the event that still fails is parked.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    EventSourceUnavailable,
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    IntegrityError,  # another consumer wrote the same row first
+    OSError,  # disk full, I/O error, a socket
+    MemoryError,
+)
+_MAX_ERROR = 500  # ParkedEvent.error
 _MAX_CONVERSATION_ID = 128  # ConversationOutcome.conversation_id
 _MAX_NAME = 64  # MessageLog.intent / runner_up / next_action
 
@@ -122,6 +146,17 @@ def content_key(sender_id: str, event: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{sender_id}\x1f{canonical}".encode()).hexdigest()
 
 
+def _content_key_or_none(row: RawEvent) -> str | None:
+    """The broker key of a raw event, or ``None`` when it is not a JSON object."""
+    try:
+        event = json.loads(row.data)
+    except ValueError:
+        return None
+    if not row.sender_id or not isinstance(event, dict):
+        return None
+    return content_key(row.sender_id, event)
+
+
 def conversation_id(sender_id: str) -> str:
     """The store's id for a Rasa sender id (hashed only if it is too long)."""
     if len(sender_id) <= _MAX_CONVERSATION_ID:
@@ -155,6 +190,7 @@ class PassStats:
     messages: int = 0
     skipped: int = 0  # already applied before
     invalid: int = 0  # unreadable rows, passed over
+    parked: int = 0  # rows whose applying failed, kept in ParkedEvent
     abandoned: int = 0
     position: int = 0
     conversations: set[str] = field(default_factory=set)
@@ -166,6 +202,7 @@ class PassStats:
         self.messages += other.messages
         self.skipped += other.skipped
         self.invalid += other.invalid
+        self.parked += other.parked
         self.position = max(self.position, other.position)
         self.conversations |= other.conversations
 
@@ -327,10 +364,11 @@ class BatchWriter:
         return cursor is not None and cursor.position >= decoded.row.id
 
     def _record(self, decoded: DecodedEvent) -> None:
-        """Remember the event as applied, in the batch's transaction."""
-        # TODO(#4): prune ConsumedEvent rows older than a few days (only unacknowledged
-        # messages come back, minutes later at most); until then the table grows by
-        # one short row per event, about 100 bytes.
+        """Remember the event as applied, in the batch's transaction.
+
+        A broker message's key goes to ``ConsumedEvent`` (kept for
+        ``CONSUMED_RETENTION``, see ``FeedbackConsumer.prune_consumed``).
+        """
         if self.keyed:
             self.session.add(
                 ConsumedEvent(event_key=decoded.key, consumed_at=self.clock())
@@ -518,6 +556,7 @@ class FeedbackConsumer:
         self.abandon_after = abandon_after
         self.clock = clock
         self.batch_size = batch_size
+        self._pruned_at: datetime | None = None
 
     @classmethod
     def from_settings(
@@ -571,11 +610,18 @@ class FeedbackConsumer:
                         attempt,
                         log.source,
                     )
+        except Exception as exc:
+            if isinstance(exc, TRANSIENT_ERRORS):
+                log.release(rows)
+                raise
+            logger.warning(
+                "feedback.consumer.batch_failed error=%s source=%s: applying its "
+                "events one at a time",
+                type(exc).__name__,
+                log.source,
+            )
+            return self._apply_one_by_one(rows)
         except BaseException:
-            # TODO(#4): a message whose event makes the batch fail (not a lost
-            # connection) comes back and fails again, holding up the queue; park it
-            # after a few attempts. RabbitMQ counts deliveries only on quorum queues,
-            # and Rasa declares a classic one, so the count has to live in the store.
             log.release(rows)
             raise
         if stats is None:
@@ -597,10 +643,93 @@ class FeedbackConsumer:
         )
         return stats
 
-    def _apply_batch(self, rows: list[RawEvent]) -> tuple[PassStats, list[RawEvent]]:
+    def _apply_one_by_one(self, rows: list[RawEvent]) -> PassStats:
+        """Apply a failed batch's events singly, parking each one that fails.
+
+        ``rows`` are the batch of an unordered source (an ordered one re-reads up to
+        a batch from its offset, one event at a time). A transient error stops the
+        pass (the rest is released, to come again); an event whose own transaction
+        fails for any other reason is parked, and counts as consumed.
+        """
+        log = self.event_log
+        total = PassStats()
+        pending = [] if log.ordered else list(rows)
+        for _ in range(len(rows) if not log.ordered else self.batch_size):
+            single = [] if log.ordered else pending[:1]
+            try:
+                stats, applied = self._apply_batch(single, limit=1)
+            except TRANSIENT_ERRORS:
+                log.release(pending)
+                raise
+            except Exception as exc:
+                row = single[0] if single else self._next_ordered_row()
+                if row is None:
+                    raise  # the event is gone: nothing to park, nothing to skip
+                self._park(row, exc)
+                stats, applied = PassStats(rows=1, parked=1), [row]
+                if log.ordered:
+                    stats.position = row.id
+            if not log.ordered:
+                log.acknowledge(single)
+                pending = pending[1:]
+            total.add(stats)
+            if not applied:
+                break
+        return total
+
+    def _next_ordered_row(self) -> RawEvent | None:
+        """The event after an ordered source's committed offset."""
+        with self.sessions() as session:
+            offset = session.get(ConsumerOffset, self.event_log.source)
+            position = offset.position if offset is not None else 0
+        rows = self.event_log.read_batch(position, 1)
+        return rows[0] if rows else None
+
+    def _park(self, row: RawEvent, error: Exception) -> None:
+        """Keep ``row`` with ``error`` in ``ParkedEvent`` and mark it consumed.
+
+        One transaction: the parked row, and what makes the source pass the event
+        over from now on (the offset moved past it, or its key as consumed).
+        """
+        log = self.event_log
+        message = f"{type(error).__name__}: {error}"[:_MAX_ERROR]
+        with self.sessions() as session, session.begin():
+            self._lock_for_writing(session)
+            session.add(
+                ParkedEvent(
+                    source=log.source[:200],
+                    position=row.id,
+                    sender_id=row.sender_id[:255],
+                    data=row.data,
+                    error=message,
+                    parked_at=self.clock(),
+                )
+            )
+            if log.ordered:
+                offset = session.get(ConsumerOffset, log.source, with_for_update=True)
+                if offset is None:
+                    session.add(ConsumerOffset(source=log.source, position=row.id))
+                else:
+                    offset.position = max(offset.position, row.id)
+            else:
+                key = _content_key_or_none(row)
+                if key is not None and session.get(ConsumedEvent, key) is None:
+                    session.add(ConsumedEvent(event_key=key, consumed_at=self.clock()))
+        # The error class and position only: the message may quote the event.
+        logger.error(
+            "feedback.consumer.parked source=%s position=%d error=%s",
+            log.source,
+            row.id,
+            type(error).__name__,
+        )
+
+    def _apply_batch(
+        self, rows: list[RawEvent], *, limit: int | None = None
+    ) -> tuple[PassStats, list[RawEvent]]:
         """One attempt at a batch in one transaction: its stats and the rows applied.
 
-        An ordered source's rows are read here, after the offset; others are given.
+        An ordered source's rows (up to ``limit``, the batch size by default) are
+        read here, after the offset; others are given.
 
         Raises:
             IntegrityError: another consumer wrote the same row first (rolled back).
@@ -612,7 +741,7 @@ class FeedbackConsumer:
             if log.ordered:
                 offset = session.get(ConsumerOffset, log.source, with_for_update=True)
                 position = offset.position if offset is not None else 0
-                rows = log.read_batch(position, self.batch_size)
+                rows = log.read_batch(position, limit or self.batch_size)
                 if not rows:
                     return PassStats(position=position), rows
 
@@ -662,21 +791,50 @@ class FeedbackConsumer:
             total.abandoned = mark_abandoned(
                 session, now=self.clock(), idle=self.abandon_after
             )
+        self.prune_consumed()
         # An idle pass (nothing read) is not news: DEBUG, so --follow stays quiet.
         logger.log(
             logging.INFO if total.rows else logging.DEBUG,
             "feedback.consumer.pass rows=%d events=%d messages=%d conversations=%d "
-            "skipped=%d invalid=%d abandoned=%d position=%d",
+            "skipped=%d invalid=%d parked=%d abandoned=%d position=%d",
             total.rows,
             total.events,
             total.messages,
             len(total.conversations),
             total.skipped,
             total.invalid,
+            total.parked,
             total.abandoned,
             total.position,
         )
         return total
+
+    def prune_consumed(self, *, force: bool = False) -> int:
+        """Forget consumed-message keys older than ``CONSUMED_RETENTION``.
+
+        Runs at most every ``PRUNE_EVERY`` (by the consumer's clock) unless
+        ``force``, and only for a broker source (an ordered source keeps offsets,
+        not keys). Returns the rows deleted.
+        """
+        now = self.clock()
+        if self.event_log.ordered:
+            return 0
+        if (
+            not force
+            and self._pruned_at is not None
+            and now - self._pruned_at < PRUNE_EVERY
+        ):
+            return 0
+        with self.sessions() as session, session.begin():
+            deleted = session.execute(
+                delete(ConsumedEvent).where(
+                    ConsumedEvent.consumed_at < now - CONSUMED_RETENTION
+                )
+            ).rowcount
+        self._pruned_at = now
+        if deleted:
+            logger.info("feedback.consumer.pruned keys=%d", deleted)
+        return int(deleted or 0)
 
     def follow(
         self,
@@ -720,6 +878,28 @@ class FeedbackConsumer:
                 wait(poll_seconds)
 
 
+def format_parked(sessions: sessionmaker[Session], *, limit: int = 100) -> str:
+    """The newest parked events as text: when, where from, which row, the error."""
+    with sessions() as session:
+        total = session.scalar(select(func.count(ParkedEvent.id))) or 0
+        rows = session.scalars(
+            select(ParkedEvent).order_by(ParkedEvent.id.desc()).limit(limit)
+        ).all()
+    if not rows:
+        return "no parked events"
+    lines = [f"{total} parked event(s); newest first:"]
+    for row in rows:
+        lines.append(
+            f"#{row.id} {row.parked_at:%Y-%m-%d %H:%M:%S} {row.source} "
+            f"position {row.position} conversation {row.sender_id}: {row.error}"
+        )
+    lines.append(
+        "Each keeps its event JSON in the parked_events table: fix the cause, "
+        "send the event again, and delete the row."
+    )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: consume pending feedback once, or follow the event log."""
     parser = argparse.ArgumentParser(
@@ -731,6 +911,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--once", action="store_true", help="one pass, then exit (default)"
     )
     mode.add_argument("--follow", action="store_true", help="keep consuming")
+    mode.add_argument(
+        "--parked",
+        action="store_true",
+        help="list the events that could not be applied (newest first), and exit",
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--poll-seconds", type=float, default=2.0)
     args = parser.parse_args(argv)
@@ -742,6 +927,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ShopBotError as exc:
         logger.error("feedback.consumer.failed %s", exc)
         return 2
+    if args.parked:
+        consumer.event_log.close()
+        sys.stdout.write(format_parked(consumer.sessions) + "\n")
+        return 0
     try:
         if args.follow:
             consumer.follow(poll_seconds=args.poll_seconds)

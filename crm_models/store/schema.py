@@ -407,6 +407,28 @@ class ConsumedEvent(Base):
     consumed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class ParkedEvent(Base):
+    """An event the feedback consumer could not apply, kept instead of retried.
+
+    When applying a batch fails with an error that is not a lost connection or a
+    busy database, the consumer applies its events one at a time; the one that
+    still fails lands here, with its raw JSON and the error, and the queue moves
+    on. Nothing is dropped: an operator reads the error, fixes the cause and
+    re-sends the event (``--parked`` lists them).
+    """
+
+    __tablename__ = "parked_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    # The SQL event log's row id, or the broker's delivery tag (not unique).
+    position: Mapped[int] = mapped_column(BigInteger)
+    sender_id: Mapped[str] = mapped_column(String(255))
+    data: Mapped[str] = mapped_column(Text)  # the event as received (may hold PII)
+    error: Mapped[str] = mapped_column(String(500))  # exception class and message
+    parked_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class SeedInfo(Base):
     """What the seed loaded: one row per seed run, so a rerun can do nothing."""
 

@@ -9,12 +9,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.feedback import consumer as consumer_module
 from crm_models.feedback.consumer import FeedbackConsumer, event_key
 from crm_models.identity import identity_metadata
-from crm_models.store.schema import ConsumerOffset, ConversationOutcome, MessageLog
+from crm_models.store.schema import (
+    ConsumerOffset,
+    ConversationOutcome,
+    MessageLog,
+    ParkedEvent,
+)
 from tests.crm_models.feedback.rasa_events import (
     HANDOFF_NEXT,
     T0,
@@ -167,6 +173,66 @@ def test_crash_mid_batch_loses_and_doubles_nothing(
     clean.run_once()
     assert crashed == _snapshot(clean.sessions)
     assert len(crashed["messages"]) == 4
+
+
+def test_an_event_that_cannot_be_applied_is_parked_and_the_rest_flows(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_event_log(events_path, two_conversations())
+    real_add_message = consumer_module.BatchWriter.add_message
+
+    def add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
+        if event.get("text") == "what's the weather":  # row 7, a bug's victim
+            raise ValueError("cannot apply this one")
+        real_add_message(self, conversation, key, event)
+
+    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", add_message)
+    consumer = make_consumer(batch_size=8)
+
+    stats = consumer.run_once()
+    again = consumer.run_once()
+
+    with sessions() as session:
+        texts = session.scalars(select(MessageLog.text_masked)).all()
+        parked = session.scalars(select(ParkedEvent)).all()
+        offset = session.get(ConsumerOffset, consumer.event_log.source)
+    assert (stats.rows, stats.parked) == (17, 1)
+    assert again.rows == 0  # the parked event is not retried
+    assert texts == ["hi there", "cancel order #[ORDER], mail me at [EMAIL]", "asdfgh"]
+    assert len(parked) == 1
+    assert parked[0].position == 7
+    assert parked[0].sender_id == "conv-b"
+    assert parked[0].error == "ValueError: cannot apply this one"
+    assert json.loads(parked[0].data)["text"] == "what's the weather"
+    assert offset is not None
+    assert offset.position == 17
+    assert "1 parked event(s)" in consumer_module.format_parked(sessions)
+
+
+def test_a_busy_store_is_retried_later_not_parked(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_event_log(events_path, two_conversations())
+
+    def locked(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", locked)
+    with pytest.raises(OperationalError):
+        make_consumer(batch_size=8).run_once()
+    monkeypatch.undo()
+    stats = make_consumer(batch_size=8).run_once()
+
+    with sessions() as session:
+        assert session.scalars(select(ParkedEvent)).all() == []
+    assert (stats.rows, stats.parked, stats.messages) == (17, 0, 4)
+    assert consumer_module.format_parked(sessions) == "no parked events"
 
 
 def test_idle_conversation_without_outcome_is_abandoned_and_reopens(

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.errors import ConfigError
-from crm_models.feedback.consumer import FeedbackConsumer, content_key
+from crm_models.feedback import consumer as consumer_module
+from crm_models.feedback.consumer import (
+    CONSUMED_RETENTION,
+    FeedbackConsumer,
+    content_key,
+)
 from crm_models.feedback.event_log import EventSourceUnavailable
 from crm_models.feedback.rabbitmq import RabbitEventSource, redact_url
 from crm_models.settings import ROOT, Settings
-from crm_models.store.schema import ConsumedEvent, ConversationOutcome, MessageLog
+from crm_models.store.schema import (
+    ConsumedEvent,
+    ConversationOutcome,
+    MessageLog,
+    ParkedEvent,
+)
 from tests.crm_models.feedback.rabbit_support import (
     AMQP_URL,
     TestBroker,
@@ -145,6 +156,63 @@ def test_batch_committed_but_not_acknowledged_is_applied_once(
     assert _count(sessions, ConsumedEvent.event_key) == 17
     assert _snapshot(sessions) == _sql_snapshot(tmp_path, rows, clock)
     assert broker.ready() == 0
+
+
+def test_consumed_keys_are_forgotten_after_the_retention_and_not_before(
+    make_rabbit_consumer: MakeConsumer,
+    broker: TestBroker,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+) -> None:
+    rows = two_conversations()
+    broker.publish_all(rows[:5])
+    consumer = make_rabbit_consumer()
+    consumer.run_once()  # the first pass prunes nothing: nothing is old yet
+    clock.now += CONSUMED_RETENTION - timedelta(minutes=1)
+    broker.publish_all(rows[5:])
+    consumer.run_once()  # its prune finds nothing a week old yet
+
+    assert _count(sessions, ConsumedEvent.event_key) == 17
+    assert consumer.prune_consumed() == 0  # still throttled
+    clock.now += timedelta(hours=2)  # the first 5 keys are now past the retention
+    assert consumer.prune_consumed() == 5
+    assert _count(sessions, ConsumedEvent.event_key) == 12
+    clock.now += CONSUMED_RETENTION
+    consumer.run_once()  # a pass prunes by itself once the hour is over
+    assert _count(sessions, ConsumedEvent.event_key) == 0
+    assert _count(sessions, MessageLog.id) == 4  # the feedback itself stays
+
+
+def test_a_message_that_cannot_be_applied_is_parked_acknowledged_and_not_retried(
+    make_rabbit_consumer: MakeConsumer,
+    broker: TestBroker,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = two_conversations()
+    real_add_message = consumer_module.BatchWriter.add_message
+
+    def add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
+        if event.get("text") == "what's the weather":
+            raise ValueError("cannot apply this one")
+        real_add_message(self, conversation, key, event)
+
+    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", add_message)
+    broker.publish_all(rows)
+    consumer = make_rabbit_consumer(batch_size=8)
+    stats = consumer.run_once()
+    broker.publish_all(rows[6:7])  # the same message delivered again
+    again = consumer.run_once()
+
+    with sessions() as session:
+        parked = session.scalars(select(ParkedEvent)).all()
+        texts = session.scalars(select(MessageLog.text_masked)).all()
+    assert (stats.rows, stats.parked, stats.messages) == (17, 1, 3)
+    assert (again.rows, again.skipped, again.parked) == (1, 1, 0)
+    assert [json.loads(p.data)["text"] for p in parked] == ["what's the weather"]
+    assert "what's the weather" not in texts
+    assert _count(sessions, ConsumedEvent.event_key) == 17  # the parked one too
+    assert broker.ready() == 0  # acknowledged: the queue is not held up
 
 
 def test_hand_off_answered_in_later_batches_with_a_lost_ack_lands_as_via_sql(
