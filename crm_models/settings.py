@@ -66,6 +66,8 @@ class Settings:
     # Model and index versions kept on disk per kind: the current one, this many it
     # can roll back to, and this many newest (candidates a retrain refused).
     keep_versions: int = 5
+    # Mark the web session cookie Secure: on wherever the page is served over TLS.
+    https_only: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +120,13 @@ class Settings:
                 raise ConfigError(f"SHOP_{name}={raw!r} is not a number") from exc
             if not 0.0 <= floats[name] <= 1.0:
                 raise ConfigError(f"SHOP_{name}={raw!r} is not between 0 and 1")
+
+        https_raw = get("HTTPS_ONLY", "0").strip().lower()
+        if https_raw not in _BOOLEANS:
+            raise ConfigError(
+                f"SHOP_HTTPS_ONLY={https_raw!r} is not one of "
+                + ", ".join(sorted(_BOOLEANS))
+            )
 
         urls = {}
         for name, default in (
@@ -172,6 +181,7 @@ class Settings:
             inbox_min_margin=floats["INBOX_MIN_MARGIN"],
             inbox_group_similarity=floats["INBOX_GROUP_SIMILARITY"],
             keep_versions=ints["KEEP_VERSIONS"],
+            https_only=_BOOLEANS[https_raw],
         )
 
     def now(self) -> datetime:
@@ -179,6 +189,19 @@ class Settings:
         if self.today is not None:
             return datetime.combine(self.today, time(12, 0), tzinfo=timezone.utc)
         return datetime.now(timezone.utc)
+
+
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+    "": False,
+}
 
 
 def _is_amqp_url(url: str) -> bool:

@@ -29,16 +29,19 @@ CSRF_FIELD = "csrf_token"
 COOKIE_DAYS = 14
 
 
-def session_middleware(settings: Settings, *, https_only: bool = False) -> Middleware:
-    """The signed-cookie session middleware for ``settings``."""
-    # TODO(#3): https_only from a setting once the app is served over TLS.
+def session_middleware(settings: Settings) -> Middleware:
+    """The signed-cookie session middleware for ``settings``.
+
+    The cookie is marked ``Secure`` (sent over HTTPS only) when ``SHOP_HTTPS_ONLY``
+    is on, as it should be wherever the page is served over TLS.
+    """
     return Middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
         session_cookie=COOKIE,
         max_age=COOKIE_DAYS * 24 * 3600,
         same_site="lax",
-        https_only=https_only,
+        https_only=settings.https_only,
     )
 
 

@@ -62,6 +62,7 @@ def test_environment_overrides_defaults(tmp_path) -> None:
             "SHOP_RASA_TOKEN": "abc",
             "SHOP_WEB_PORT": "9000",
             "SHOP_KEEP_VERSIONS": "2",
+            "SHOP_HTTPS_ONLY": "Yes",
         }
     )
 
@@ -71,6 +72,7 @@ def test_environment_overrides_defaults(tmp_path) -> None:
     assert settings.rasa_token == "abc"
     assert settings.web_port == 9000
     assert settings.keep_versions == 2
+    assert settings.https_only is True
     assert not (tmp_path / "rasa_token").exists()
 
 
@@ -84,6 +86,7 @@ def test_environment_overrides_defaults(tmp_path) -> None:
         ("SHOP_EVENT_LOG_URL", "events.db"),  # a file name, not a URL
         ("SHOP_KEEP_VERSIONS", "0"),  # nothing left to roll back to
         ("SHOP_KEEP_VERSIONS", "two"),
+        ("SHOP_HTTPS_ONLY", "maybe"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, name, value) -> None:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
+from crm_models.settings import Settings
 from crm_models.store.schema import ChatFeedback, ChatFeedbackKind
-from tests.web.conftest import FakeRasa
+from tests.web.conftest import RASA_URL, TOKEN, FakeRasa, FakeScorer
+from web.app import create_app
+from web.rasa_api import RasaClient
 
 
 def start(client: TestClient) -> dict[str, Any]:
@@ -36,6 +41,29 @@ def test_the_session_id_is_kept_in_the_cookie(client: TestClient) -> None:
     assert len(first["session_id"]) >= 20
     assert first["csrf_token"]
     assert "shop_session" in client.cookies
+
+
+@pytest.mark.parametrize(("https_only", "secure"), [(False, False), (True, True)])
+def test_the_cookie_is_secure_when_served_over_tls(
+    https_only: bool,
+    secure: bool,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    rasa: FakeRasa,
+) -> None:
+    app = create_app(
+        replace(settings, https_only=https_only),
+        sessions=sessions,
+        rasa=RasaClient(RASA_URL, TOKEN, transport=rasa.transport),
+        scorer=FakeScorer,
+        recommender=lambda: None,
+    )
+
+    response = TestClient(app, base_url="https://shop.test").get("/api/chat/session")
+
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith("shop_session=")
+    assert ("; secure" in cookie) is secure
 
 
 def test_history_is_only_for_the_conversation_the_browser_holds(
