@@ -654,27 +654,30 @@ class FeedbackConsumer:
         log = self.event_log
         total = PassStats()
         pending = [] if log.ordered else list(rows)
-        for _ in range(len(rows) if not log.ordered else self.batch_size):
-            single = [] if log.ordered else pending[:1]
-            try:
-                stats, applied = self._apply_batch(single, limit=1)
-            except TRANSIENT_ERRORS:
-                log.release(pending)
-                raise
-            except Exception as exc:
-                row = single[0] if single else self._next_ordered_row()
-                if row is None:
-                    raise  # the event is gone: nothing to park, nothing to skip
-                self._park(row, exc)
-                stats, applied = PassStats(rows=1, parked=1), [row]
-                if log.ordered:
-                    stats.position = row.id
-            if not log.ordered:
-                log.acknowledge(single)
-                pending = pending[1:]
-            total.add(stats)
-            if not applied:
-                break
+        try:
+            for _ in range(len(rows) if not log.ordered else self.batch_size):
+                single = [] if log.ordered else pending[:1]
+                try:
+                    stats, applied = self._apply_batch(single, limit=1)
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception as exc:
+                    row = single[0] if single else self._next_ordered_row()
+                    if row is None:
+                        raise  # the event is gone: nothing to park, nothing to skip
+                    self._park(row, exc)
+                    stats, applied = PassStats(rows=1, parked=1), [row]
+                    if log.ordered:
+                        stats.position = row.id
+                if not log.ordered:
+                    log.acknowledge(single)
+                    pending = pending[1:]
+                total.add(stats)
+                if not applied:
+                    break
+        except BaseException:
+            log.release(pending)  # not acknowledged: they come again
+            raise
         return total
 
     def _next_ordered_row(self) -> RawEvent | None:

@@ -1,12 +1,16 @@
-"""Shared test helpers of the feedback tests: settings, a fake clock, customers."""
+"""Shared test helpers of the feedback tests: settings, a fake clock, customers,
+and a way to make one event fail."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_models.feedback import consumer as consumer_module
 from crm_models.settings import Settings
 from crm_models.store.schema import Customer
 
@@ -50,3 +54,15 @@ def seed_customers(sessions: sessionmaker[Session]) -> None:
                     created_at=datetime(2010, 1, 1, tzinfo=timezone.utc),
                 )
             )
+
+
+def break_message(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """Make applying the customer message ``text`` fail, as a bug would."""
+    real_add_message = consumer_module.BatchWriter.add_message
+
+    def add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
+        if event.get("text") == text:
+            raise ValueError("cannot apply this one")
+        real_add_message(self, conversation, key, event)
+
+    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", add_message)

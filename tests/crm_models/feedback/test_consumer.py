@@ -35,6 +35,7 @@ from tests.crm_models.feedback.rasa_events import (
 from tests.crm_models.feedback.support import (
     SECRET,
     FakeClock,
+    break_message,
     make_settings,
     seed_customers,
 )
@@ -182,14 +183,7 @@ def test_an_event_that_cannot_be_applied_is_parked_and_the_rest_flows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write_event_log(events_path, two_conversations())
-    real_add_message = consumer_module.BatchWriter.add_message
-
-    def add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
-        if event.get("text") == "what's the weather":  # row 7, a bug's victim
-            raise ValueError("cannot apply this one")
-        real_add_message(self, conversation, key, event)
-
-    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", add_message)
+    break_message(monkeypatch, "what's the weather")  # row 7, a bug's victim
     consumer = make_consumer(batch_size=8)
 
     stats = consumer.run_once()

@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.errors import ConfigError
-from crm_models.feedback import consumer as consumer_module
 from crm_models.feedback.consumer import (
     CONSUMED_RETENTION,
     FeedbackConsumer,
@@ -51,7 +50,12 @@ from tests.crm_models.feedback.rasa_events import (
     user,
     write_event_log,
 )
-from tests.crm_models.feedback.support import FakeClock, make_settings, seed_customers
+from tests.crm_models.feedback.support import (
+    FakeClock,
+    break_message,
+    make_settings,
+    seed_customers,
+)
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -190,14 +194,7 @@ def test_a_message_that_cannot_be_applied_is_parked_acknowledged_and_not_retried
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rows = two_conversations()
-    real_add_message = consumer_module.BatchWriter.add_message
-
-    def add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
-        if event.get("text") == "what's the weather":
-            raise ValueError("cannot apply this one")
-        real_add_message(self, conversation, key, event)
-
-    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", add_message)
+    break_message(monkeypatch, "what's the weather")
     broker.publish_all(rows)
     consumer = make_rabbit_consumer(batch_size=8)
     stats = consumer.run_once()
