@@ -488,6 +488,7 @@ class ActionCancelOrder(ShopAction):
                     customer_id=turn.customer_id,
                     order_number=str(number),
                     now=turn.now,
+                    fee_pence=turn.policy.cancellation_fee_pence,
                 )
             except (OrderNotFound, NotAllowedError):
                 turn.say("utter_order_not_found")
@@ -495,9 +496,11 @@ class ActionCancelOrder(ShopAction):
             except InvalidStateError:
                 turn.say("utter_cannot_cancel_now", order_number=number)
                 return [clear_question(), *finished()]
-            # TODO(#2): a cancellation fee is announced but not booked in the store.
-            refund = max(order.total_pence - turn.policy.cancellation_fee_pence, 0)
-            paid = order.payment_status is PaymentStatus.REFUNDED
+            refund = repo.cancellation_refund_pence(order)
+            paid = order.payment_status in (
+                PaymentStatus.REFUNDED,
+                PaymentStatus.PARTIALLY_REFUNDED,
+            )
             turn.say(
                 "utter_order_cancelled" if paid else "utter_order_cancelled_unpaid",
                 order_number=order.order_number,

@@ -23,6 +23,7 @@ from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from crm_models.store.schema import (
+    CANCELLATION_SOURCE,
     ChatFeedback,
     ChatFeedbackKind,
     ConversationOutcome,
@@ -225,7 +226,7 @@ def load_events(*, session: Session) -> Events:
     refund_rows = session.execute(
         select(
             Refund.customer_id, Refund.created_at, Refund.amount_pence, Refund.status
-        )
+        ).where(Refund.source != CANCELLATION_SOURCE)  # a cancellation, not a return
     ).all()
     refunds = refunds_frame(refund_rows)
     contacts = load_contacts(session=session)

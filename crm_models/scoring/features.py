@@ -31,7 +31,7 @@ from crm_models.scoring.dataset import (
     refunds_frame,
     to_days,
 )
-from crm_models.store.schema import Order, OrderLine, Refund
+from crm_models.store.schema import CANCELLATION_SOURCE, Order, OrderLine, Refund
 
 FEATURES: tuple[str, ...] = (
     "recency_days",  # since the last purchase
@@ -333,7 +333,10 @@ def load_histories(
     refund_rows = connection.execute(
         select(
             Refund.customer_id, Refund.created_at, Refund.amount_pence, Refund.status
-        ).where(*only(Refund.customer_id))
+        ).where(
+            Refund.source != CANCELLATION_SOURCE,  # a cancellation, not a return
+            *only(Refund.customer_id),
+        )
     ).all()
 
     orders = orders_frame(order_rows)

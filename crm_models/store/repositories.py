@@ -28,6 +28,7 @@ from crm_models.errors import (
     ProductNotFound,
 )
 from crm_models.store.schema import (
+    CANCELLATION_SOURCE,
     Customer,
     Order,
     OrderLine,
@@ -132,7 +133,13 @@ def customer_profile(
             func.coalesce(
                 func.sum(Refund.amount_pence).filter(Refund.status.in_(_MONEY_OUT)), 0
             ),
-        ).where(Refund.customer_id == customer_id, Refund.created_at <= now)
+        ).where(
+            Refund.customer_id == customer_id,
+            Refund.created_at <= now,
+            # Money back for a cancelled order: that order counts neither as
+            # spent nor as a return.
+            Refund.source != CANCELLATION_SOURCE,
+        )
     ).one()
     return CustomerProfile(
         customer_id=customer_id,
@@ -202,23 +209,56 @@ def list_orders(*, session: Session, customer_id: int, limit: int = 5) -> list[O
 
 
 def cancel_order(
-    *, session: Session, customer_id: int, order_number: str, now: datetime
+    *,
+    session: Session,
+    customer_id: int,
+    order_number: str,
+    now: datetime,
+    fee_pence: int = 0,
 ) -> Order:
-    """Cancel an order that has not left the warehouse.
+    """Cancel an order that has not left the warehouse, and book its refund.
 
-    The payment becomes refunded when it was taken; a pending or failed payment
-    becomes failed (there is nothing to give back). The shipment is cancelled.
+    When the payment was taken, what is left of it after earlier refunds, less
+    ``fee_pence`` (the shop's cancellation fee), is booked as an approved refund
+    (source "cancellation"), and the payment becomes refunded, or partially
+    refunded when the fee is kept. A pending or failed payment becomes failed
+    (there is nothing to give back). The shipment is cancelled.
 
     Raises:
         OrderNotFound, NotAllowedError: as ``get_order_for_customer``.
         InvalidStateError: the order is not processing (shipped, delivered, or
             cancelled already).
+        DataError: ``fee_pence`` is negative.
     """
+    if fee_pence < 0:
+        raise DataError(f"a cancellation fee cannot be negative ({fee_pence}p)")
     order = _order(session, customer_id, order_number, for_update=True)
     _require_processing(order, "cancelled")
     order.status = OrderStatus.CANCELLED
     if order.payment_status in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED):
-        order.payment_status = PaymentStatus.REFUNDED
+        counted = sum(
+            r.amount_pence for r in order.refunds if r.status in _COUNTED_REFUNDS
+        )
+        left = max(order.total_pence - counted, 0)
+        back = max(left - fee_pence, 0)
+        if back > 0:
+            session.add(
+                Refund(
+                    order=order,
+                    customer_id=customer_id,
+                    amount_pence=back,
+                    status=RefundStatus.APPROVED,
+                    reason="order cancelled"
+                    + (
+                        f", {left - back}p cancellation fee kept" if back < left else ""
+                    ),
+                    source=CANCELLATION_SOURCE,
+                    created_at=now,
+                )
+            )
+        order.payment_status = (
+            PaymentStatus.REFUNDED if back == left else PaymentStatus.PARTIALLY_REFUNDED
+        )
     elif order.payment_status is PaymentStatus.PENDING:
         order.payment_status = PaymentStatus.FAILED
     if order.shipment is not None:
@@ -228,6 +268,11 @@ def cancel_order(
     session.flush()
     logger.info("orders.cancelled order=%s", order.id)
     return order
+
+
+def cancellation_refund_pence(order: Order) -> int:
+    """The money booked back by ``cancel_order`` for ``order`` (0: none)."""
+    return sum(r.amount_pence for r in order.refunds if r.source == CANCELLATION_SOURCE)
 
 
 def change_order_quantity(

@@ -196,6 +196,11 @@ class Shipment(Base):
     order: Mapped[Order] = relationship(back_populates="shipment")
 
 
+# Refund.source of the money given back for a cancelled order: not a return, and
+# not to be counted as one (the cancellation is counted already).
+CANCELLATION_SOURCE = "cancellation"
+
+
 class Refund(Base):
     __tablename__ = "refunds"
 
@@ -205,7 +210,8 @@ class Refund(Base):
     amount_pence: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[RefundStatus] = mapped_column(_enum(RefundStatus))
     reason: Mapped[str] = mapped_column(String(200))
-    # "return" for the source data's credit notes, "chat" for the assistant's.
+    # "return" for the source data's credit notes, "chat" for the assistant's,
+    # CANCELLATION_SOURCE for the money back when an order is cancelled.
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set on every change through SQLAlchemy (e.g. requested -> approved), so the

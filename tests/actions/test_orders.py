@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from actions.common import money
 from actions.orders import (
     ActionAnswerOrderSuggestion,
     ActionCancelOrder,
@@ -14,6 +16,8 @@ from actions.orders import (
     ActionStartOrderRequest,
     requested_quantity,
 )
+from actions.services import use_services
+from actions.shop_policy import PolicyFile
 from crm_models.settings import Settings
 from crm_models.store.schema import Order, OrderStatus, PaymentStatus
 from tests.actions.builders import (
@@ -175,6 +179,32 @@ async def test_cancel_processing_order_asks_then_cancels(run, db: Session) -> No
     db.expire_all()
     assert db.get(Order, order.id).status is OrderStatus.CANCELLED
     assert db.get(Order, order.id).payment_status is PaymentStatus.REFUNDED
+
+
+async def test_a_cancellation_fee_is_kept_and_the_rest_booked_as_a_refund(
+    run, db: Session, tmp_path, policy_path, services
+) -> None:
+    with_fee = tmp_path / "policy.yml"
+    with_fee.write_text(
+        policy_path.read_text().replace("fee_pence: 0 ", "fee_pence: 250 ", 1)
+    )
+    use_services(replace(services, policy=PolicyFile(with_fee).get))
+    order = find_order(db, OrderStatus.PROCESSING, payment=PaymentStatus.PAID)
+    events = asked_for(order, "cancel it", "cancel_order", "cancel")
+    asked = await run(ActionOrderRequest(), events)
+    events += [*asked.events, user("yes", "affirm", customer_id=order.customer_id)]
+
+    done = await run(ActionCancelOrder(), events)
+
+    back = money(order.total_pence - 250, order.currency)
+    assert done.responses == ["utter_order_cancelled"]
+    assert f"{back} goes back" in done.texts[0]
+    db.expire_all()
+    stored = db.get(Order, order.id)
+    assert stored.payment_status is PaymentStatus.PARTIALLY_REFUNDED
+    assert [(r.amount_pence, r.source) for r in stored.refunds] == [
+        (order.total_pence - 250, "cancellation")
+    ]
 
 
 async def test_shipped_order_is_not_cancelled(run, db: Session) -> None:

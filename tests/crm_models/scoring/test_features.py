@@ -6,6 +6,7 @@ import math
 from datetime import datetime, time, timezone
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_models.scoring.dataset import load_events, to_days
@@ -15,7 +16,13 @@ from crm_models.scoring.features import (
     features_table,
     load_histories,
 )
-from crm_models.store.schema import RefundStatus
+from crm_models.store.schema import (
+    CANCELLATION_SOURCE,
+    Order,
+    OrderStatus,
+    Refund,
+    RefundStatus,
+)
 from tests.conftest import SEED_TODAY
 from tests.crm_models.scoring.builders import CUTOFF, StoreBuilder, days
 
@@ -135,6 +142,34 @@ def test_events_after_the_cutoff_change_nothing(store: StoreBuilder) -> None:
     after = features_table(load_events(session=store.session), cutoff)
 
     assert after.equals(before)
+
+
+def test_money_back_for_a_cancelled_order_is_not_a_return(store: StoreBuilder) -> None:
+    cutoff = to_days(CUTOFF)
+    before = features_table(load_events(session=store.session), cutoff)
+    cancelled = store.session.scalars(
+        select(Order).where(
+            Order.customer_id == 1, Order.status == OrderStatus.CANCELLED
+        )
+    ).first()
+    store.session.add(
+        Refund(
+            order_id=cancelled.id,
+            customer_id=1,
+            amount_pence=3_000,
+            status=RefundStatus.APPROVED,
+            reason="order cancelled",
+            source=CANCELLATION_SOURCE,
+            created_at=CUTOFF - days(18),
+        )
+    )
+    store.session.flush()
+
+    after = features_table(load_events(session=store.session), cutoff)
+    served = customer_features(session=store.session, customer_id=1, now=CUTOFF)
+
+    assert after.equals(before)  # counted once, as the cancellation
+    assert served == pytest.approx(before.loc[1].to_dict())
 
 
 def test_serving_features_equal_the_training_features(store: StoreBuilder) -> None:

@@ -214,6 +214,91 @@ def test_cancelling_an_unpaid_order_refunds_nothing(
 
 
 @pytest.mark.parametrize(
+    ("fee", "back", "payment"),
+    [
+        (0, 500, PaymentStatus.REFUNDED),
+        (120, 380, PaymentStatus.PARTIALLY_REFUNDED),
+        (900, None, PaymentStatus.PARTIALLY_REFUNDED),  # the fee eats it all
+    ],
+)
+def test_a_paid_cancellation_books_its_refund_less_the_fee(
+    store_session: Session,
+    products: dict[str, Product],
+    fee: int,
+    back: int | None,
+    payment: PaymentStatus,
+) -> None:
+    add_order(store_session, "1001", [(products["red"], 2, 250)])
+    before = repo.customer_profile(session=store_session, customer_id=ALICE, now=NOW)
+
+    order = repo.cancel_order(
+        session=store_session,
+        customer_id=ALICE,
+        order_number="1001",
+        now=NOW,
+        fee_pence=fee,
+    )
+    store_session.expire_all()
+    refunds = store_session.scalars(select(Refund)).all()
+    after = repo.customer_profile(session=store_session, customer_id=ALICE, now=NOW)
+
+    assert order.payment_status is payment
+    assert repo.cancellation_refund_pence(order) == (back or 0)
+    assert [(r.amount_pence, r.status, r.source) for r in refunds] == (
+        [(back, RefundStatus.APPROVED, "cancellation")] if back else []
+    )
+    # Not a return, and the cancelled order is not spending either.
+    assert (after.n_refunds, after.lifetime_value_pence) == (0, 0)
+    assert (before.n_refunds, before.lifetime_value_pence) == (0, 500)
+
+
+def test_an_earlier_partial_refund_is_not_paid_back_twice(
+    store_session: Session, products: dict[str, Product]
+) -> None:
+    order = add_order(
+        store_session,
+        "1001",
+        [(products["red"], 2, 250)],
+        payment=PaymentStatus.PARTIALLY_REFUNDED,
+    )
+    store_session.add(
+        Refund(
+            order=order,
+            customer_id=ALICE,
+            amount_pence=100,
+            status=RefundStatus.PAID,
+            reason="damaged",
+            source="chat",
+            created_at=NOW - timedelta(hours=1),
+        )
+    )
+    store_session.flush()
+
+    cancelled = repo.cancel_order(
+        session=store_session, customer_id=ALICE, order_number="1001", now=NOW
+    )
+
+    assert repo.cancellation_refund_pence(cancelled) == 400
+    assert cancelled.payment_status is PaymentStatus.REFUNDED
+
+
+def test_a_negative_cancellation_fee_is_refused(
+    store_session: Session, products: dict[str, Product]
+) -> None:
+    add_order(store_session, "1001", [(products["red"], 2, 250)])
+
+    with pytest.raises(DataError, match="negative"):
+        repo.cancel_order(
+            session=store_session,
+            customer_id=ALICE,
+            order_number="1001",
+            now=NOW,
+            fee_pence=-1,
+        )
+    assert store_session.scalars(select(Order.status)).one() is OrderStatus.PROCESSING
+
+
+@pytest.mark.parametrize(
     "status",
     [OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED],
 )
