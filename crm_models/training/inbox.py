@@ -374,8 +374,9 @@ def _thumbs_down(session: Session) -> Iterable[MessageLog]:
 def _before_handoffs(session: Session) -> Iterable[MessageLog]:
     """The customer message just before each conversation's first hand-off.
 
-    When that message only asked for a person, the one before it comes too: it says
-    what the bot did not handle.
+    When that message only asked for a person, the bot understood it: the one before
+    it comes instead, as it says what the bot did not handle. (A request for a
+    person the bot was unsure of is queued by its confidence anyway.)
     """
     handoffs = session.execute(
         select(Ticket.conversation_id, func.min(Ticket.created_at)).group_by(
@@ -391,8 +392,9 @@ def _before_handoffs(session: Session) -> Iterable[MessageLog]:
         if not before:
             unplaced += int(conversation_id in messages)
             continue
-        yield before[-1]
-        if before[-1].intent in HUMAN_REQUEST_INTENTS and len(before) > 1:
+        if before[-1].intent not in HUMAN_REQUEST_INTENTS:
+            yield before[-1]
+        elif len(before) > 1:
             yield before[-2]
     if unplaced:
         # A ticket older than every message: the action server's clock was set to
