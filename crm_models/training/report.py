@@ -96,13 +96,17 @@ def plot_confusion(pairs: Sequence[tuple[str, str]], path: Path) -> None:
         matrix[index[y], index[p]] += 1
     size = max(5.0, 0.3 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(np.log1p(matrix), cmap="Blues")
+    shade = np.log1p(matrix) / max(float(np.log1p(matrix.max())), 1e-9)
+    ax.imshow(shade, cmap="Blues", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     for i, j in zip(*np.nonzero(matrix), strict=True):
-        colour = "white" if i == j else "#b00020"
+        # Light text on the dark half of the scale, dark text on the light half;
+        # mistakes (off the diagonal) in bold, red where the cell is light.
+        dark = shade[i, j] > 0.5
+        colour = "white" if dark else ("#08306b" if i == j else "#b00020")
         ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=6,
-                color=colour)  # fmt: skip
+                color=colour, fontweight="normal" if i == j else "bold")  # fmt: skip
     ax.set_xlabel("predicted")
     ax.set_ylabel("labelled")
     fig.tight_layout()
