@@ -50,7 +50,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -545,6 +545,20 @@ class DecisionResult:
 
 
 @dataclass(frozen=True)
+class UndoResult:
+    """What ``TrainerInbox.undo`` did: the messages back in the inbox, and the file."""
+
+    decision_id: int
+    message_ids: list[int]
+    report: WriteReport  # ``removed`` lists the examples taken out; ``error`` if not
+
+    @property
+    def undone(self) -> bool:
+        """Whether the decision is gone (the file change validated)."""
+        return self.report.ok
+
+
+@dataclass(frozen=True)
 class InboxSummary:
     """The state of the inbox, without grouping (no model is loaded)."""
 
@@ -782,6 +796,43 @@ class TrainerInbox:
             if report.ok and labels:
                 self._mark_written(report)
         return report
+
+    def undo(self, decision_id: int) -> UndoResult:
+        """Take a decision back.
+
+        Its examples leave the inbox's NLU file (where they stand under its intent;
+        the file is validated as after any write), and the decision is deleted, so
+        its messages are back in the inbox to be decided again. When validation
+        fails, the file is put back and the decision kept.
+
+        Raises:
+            NotFoundError: there is no such decision.
+        """
+        with self.writer.locked():
+            with self.sessions() as session:
+                decision = session.get(InboxDecision, decision_id)
+                if decision is None:
+                    raise NotFoundError(f"no inbox decision {decision_id}")
+                intent, text = decision.intent, decision.text or ""
+                message_ids = list(decision.message_ids or [])
+            keys = {normalise(plain_text(line)) for line in text.splitlines() if line}
+            report = (
+                self.writer.remove(intent, keys)
+                if intent and keys
+                else WriteReport(self.paths.inbox_file)
+            )
+            if report.ok:
+                with self.sessions() as session, session.begin():
+                    session.execute(
+                        delete(InboxDecision).where(InboxDecision.id == decision_id)
+                    )
+        logger.info(
+            "training.inbox.undone decision=%d examples=%d ok=%s",
+            decision_id,
+            len(report.removed),
+            report.ok,
+        )
+        return UndoResult(decision_id, message_ids, report)
 
     def _chosen(self, request: DecisionRequest) -> list[MessageLog]:
         """The message log rows a decision covers, checked to be undecided."""

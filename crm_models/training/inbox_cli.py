@@ -29,6 +29,7 @@ from crm_models.training.inbox import (
     DecisionResult,
     Group,
     TrainerInbox,
+    UndoResult,
 )
 from crm_models.training.nlu_data import WriteReport
 
@@ -100,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
                 help="record only; `write` puts the labels into the NLU file",
             )
     commands.add_parser("write", help="write recorded labels into the NLU file")
+    undo = commands.add_parser(
+        "undo",
+        help="take a decision back: its examples leave the NLU file and its "
+        "messages return to the inbox",
+    )
+    undo.add_argument("decision", type=int, help="the decision's number")
     commands.add_parser("summary", help="counts of the inbox (no grouping)")
     return parser
 
@@ -172,6 +179,24 @@ def format_result(result: DecisionResult) -> list[str]:
     return lines
 
 
+def format_undo(result: UndoResult) -> list[str]:
+    """What came of an undo, one line each."""
+    report = result.report
+    if not result.undone:
+        return [f"error: {report.error}", f"decision {result.decision_id} kept"]
+    lines = [
+        f"decision {result.decision_id} taken back: "
+        f"{len(result.message_ids)} message(s) back in the inbox"
+    ]
+    if report.removed:
+        lines.append(
+            f"removed from {report.path}: {len(report.removed)} example(s); "
+            "rasa data validate passed"
+        )
+        lines += [f"  example: {e}" for e in report.removed]
+    return lines
+
+
 def main(
     argv: Sequence[str] | None = None, *, inbox: TrainerInbox | None = None
 ) -> int:
@@ -201,6 +226,10 @@ def main(
             lines = format_report(report) or ["nothing to write"]
             out.write("\n".join(lines) + "\n")
             return 0 if report.ok else 1
+        if args.command == "undo":
+            undone = inbox.undo(args.decision)
+            out.write("\n".join(format_undo(undone)) + "\n")
+            return 0 if undone.undone else 1
         action = {
             "label": Action.LABEL,
             "out-of-scope": Action.OUT_OF_SCOPE,

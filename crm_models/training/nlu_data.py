@@ -31,7 +31,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import cycle
 from pathlib import Path
@@ -600,6 +600,7 @@ class WriteReport:
     warnings: list[str] = field(default_factory=list)
     changed: bool = False  # the file was replaced (and validated)
     error: str | None = None  # validation failed: the previous file is back
+    removed: list[str] = field(default_factory=list)  # examples taken out (undo)
 
     @property
     def ok(self) -> bool:
@@ -734,6 +735,23 @@ class NluWriter:
             self._replace(path, render_inbox(examples), report)
         return report
 
+    def remove(self, intent: str, keys: Collection[str]) -> WriteReport:
+        """Take ``intent``'s examples whose normalised text is in ``keys`` out of
+        the inbox file, and validate; the caller holds ``locked()``.
+
+        The same text under another intent (a later, forced label) stays.
+        """
+        path = self.paths.inbox_file
+        report = WriteReport(path)
+        current = read_inbox(path)
+        lines = current.get(intent, [])
+        kept = [e for e in lines if normalise(plain_text(e)) not in keys]
+        report.removed = [e for e in lines if e not in kept]
+        if report.removed:
+            current[intent] = kept
+            self._replace(path, render_inbox(current), report)
+        return report
+
     def _inbox_source(
         self, index: Mapping[str, Sequence[ExampleSource]], key: str, intent: str
     ) -> ExampleSource:
@@ -753,10 +771,11 @@ class NluWriter:
         if result.ok:
             report.changed = True
             logger.info(
-                "training.nlu_data.written added=%d duplicates=%d held=%d",
+                "training.nlu_data.written added=%d duplicates=%d held=%d removed=%d",
                 len(report.added),
                 len(report.duplicates),
                 len(report.held),
+                len(report.removed),
             )
             return
         if previous is None:

@@ -165,3 +165,64 @@ def test_message_ids_must_be_numbers(inbox, capsys) -> None:
 
     assert exited.value.code == 2
     assert "not a list of message ids" in capsys.readouterr().err
+
+
+def test_undo_takes_the_examples_out_and_the_messages_back(
+    inbox, messages, sessions, project, capsys
+) -> None:
+    kept = messages.fallback("parcel status pls")
+    wrong = messages.fallback("where is order [ORDER]", conversation="w")
+    run(inbox, capsys, "label", str(kept), "track_order")
+    run(inbox, capsys, "label", str(wrong), "greet", "--force")
+    mistake = decisions(sessions)[-1].id
+
+    code, out, _ = run(inbox, capsys, "undo", str(mistake))
+
+    text = project.inbox_file.read_text(encoding="utf-8")
+    assert code == 0
+    assert f"decision {mistake} taken back: 1 message(s) back in the inbox" in out
+    assert "removed from" in out
+    assert "example: where is order [541812](order_number)" in out
+    assert "where is order" not in text
+    assert "- parcel status pls" in text  # the other label stays
+    assert [d.intent for d in decisions(sessions)] == ["track_order"]
+    assert wrong in {m.id for m in inbox.messages()}  # to be decided again
+    # ... and labelled right this time.
+    assert run(inbox, capsys, "label", str(wrong), "track_order")[0] == 0
+
+
+def test_undo_of_a_skip_only_returns_the_messages(
+    inbox, messages, sessions, project, capsys
+) -> None:
+    group = messages.fallback("hmm")
+    run(inbox, capsys, "skip", str(group))
+
+    code, out, _ = run(inbox, capsys, "undo", str(decisions(sessions)[0].id))
+
+    assert code == 0
+    assert "removed from" not in out
+    assert decisions(sessions) == []
+    assert not project.inbox_file.exists()
+
+
+def test_undo_that_fails_validation_keeps_file_and_decision(
+    inbox, messages, sessions, validate, project, capsys
+) -> None:
+    group = messages.fallback("parcel status pls")
+    run(inbox, capsys, "label", str(group), "track_order")
+    before = project.inbox_file.read_text(encoding="utf-8")
+    validate.ok = False
+
+    code, out, _ = run(inbox, capsys, "undo", str(decisions(sessions)[0].id))
+
+    assert code == 1
+    assert "error: rasa data validate failed" in out
+    assert project.inbox_file.read_text(encoding="utf-8") == before
+    assert len(decisions(sessions)) == 1
+
+
+def test_undo_of_an_unknown_decision_exits_2(inbox, capsys) -> None:
+    code, _, err = run(inbox, capsys, "undo", "99")
+
+    assert code == 2
+    assert "no inbox decision 99" in err
