@@ -76,9 +76,15 @@ def check_new_password(password: str) -> None:
 
 
 def create_agent(
-    *, session: Session, username: str, display_name: str, password: str, now: datetime
+    *,
+    session: Session,
+    username: str,
+    display_name: str,
+    password: str,
+    now: datetime,
+    trainer: bool = False,
 ) -> Agent:
-    """Add an agent.
+    """Add an agent (``trainer``: may also label the trainer inbox).
 
     Raises:
         DataError: the username is malformed or taken, the name empty, the password
@@ -102,10 +108,26 @@ def create_agent(
         active=True,
         session_version=0,
         created_at=now,
+        trainer=trainer,
     )
     session.add(agent)
     session.flush()
     logger.info("agents.created agent=%s", agent.id)
+    return agent
+
+
+def set_trainer(*, session: Session, username: str, trainer: bool) -> Agent:
+    """Allow (or stop) an agent to label the trainer inbox.
+
+    Raises:
+        DataError: no agent has this username.
+    """
+    agent = get_agent_by_username(session=session, username=username.strip().lower())
+    if agent is None:
+        raise DataError(f"no agent {username.strip().lower()}")
+    agent.trainer = trainer
+    session.flush()
+    logger.info("agents.trainer agent=%s trainer=%s", agent.id, trainer)
     return agent
 
 

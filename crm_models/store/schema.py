@@ -282,6 +282,8 @@ class Agent(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # May label the trainer inbox. NULL on agents made before the column: no.
+    trainer: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=False)
 
 
 class TicketNote(Base):

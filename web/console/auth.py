@@ -38,6 +38,7 @@ class SignedIn:
     username: str
     name: str
     version: int = 0  # the agent's session version when they logged in
+    trainer: bool = False  # may label the trainer inbox
 
 
 class LoginThrottle:
@@ -120,7 +121,11 @@ class Auth:
             if agent is None:
                 return None
             return SignedIn(
-                agent.id, agent.username, agent.display_name, agent.session_version
+                agent.id,
+                agent.username,
+                agent.display_name,
+                agent.session_version,
+                trainer=bool(agent.trainer),
             )
 
         signed_in = await in_transaction(self.sessions, check)
@@ -188,7 +193,11 @@ class Auth:
             if agent is None or not agent.active or agent.session_version != version:
                 return None
             return SignedIn(
-                agent.id, agent.username, agent.display_name, agent.session_version
+                agent.id,
+                agent.username,
+                agent.display_name,
+                agent.session_version,
+                trainer=bool(agent.trainer),
             )
 
         signed_in = await in_transaction(self.sessions, load)

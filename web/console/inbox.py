@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
@@ -106,8 +106,12 @@ def _field(form: FormData, name: str, limit: int) -> str:
     return value
 
 
-# TODO(#4): only agents with a trainer role once agents have roles; until then every
-# console agent may label.
+NOT_A_TRAINER = (
+    "Only trainers label the inbox. An administrator can allow you with "
+    "`python -m web.console.agents trainer USERNAME`."
+)
+
+
 class InboxPages:
     """The inbox page over a ``TrainerInbox``.
 
@@ -188,12 +192,16 @@ class InboxPages:
         return await self._render(request, me, outcome, status=status, kept=kept)
 
     async def _signed_in(self, request: Request) -> SignedIn | Response:
+        """The signed-in trainer; a redirect to the login, or 403 for a non-trainer."""
         me = await self.auth.agent(request)
         if me is None:
             expired = getattr(request.state, "session_expired", False)
             return RedirectResponse(
                 "/console/login" + ("?expired=1" if expired else ""), 303
             )
+        if not me.trainer:
+            logger.info("console.inbox.refused agent=%s", me.agent_id)
+            return PlainTextResponse(NOT_A_TRAINER, status_code=403)
         return me
 
     async def _render(

@@ -19,7 +19,7 @@ PASSWORD = "a long enough password"
 
 @pytest.fixture
 def staff(sessions: sessionmaker[Session]) -> None:
-    """Two agents, sam and kim, with PASSWORD."""
+    """Two agents with PASSWORD: sam (also a trainer) and kim."""
     with sessions() as session, session.begin():
         for username, name in (("sam", "Sam Jones"), ("kim", "Kim Lee")):
             agents.create_agent(
@@ -28,6 +28,7 @@ def staff(sessions: sessionmaker[Session]) -> None:
                 display_name=name,
                 password=PASSWORD,
                 now=NOW,
+                trainer=username == "sam",
             )
 
 

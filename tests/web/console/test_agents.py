@@ -42,7 +42,7 @@ def test_add_list_and_passwd(
 
     out = capsys.readouterr().out
     assert "add: sam done" in out
-    assert "sam\tSam Jones\tactive" in out
+    assert "sam\tSam Jones\tactive\tagent" in out
     with session_factory(cli_env.database_url)() as session:
         agent = agents.get_agent_by_username(session=session, username="sam")
         assert agents.verify_password("second password ok", agent.password_hash)
@@ -78,3 +78,39 @@ def test_the_demo_agent_is_made_once_and_can_log_in(
             password=password,
             now=cli_env.now(),
         )
+
+
+def test_trainers_are_made_and_unmade(
+    cli_env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("first password ok\n"))
+    assert main(["add", "kim", "--trainer", "--password-stdin"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("first password ok\n"))
+    assert main(["add", "sam", "--password-stdin"]) == 0
+    assert main(["trainer", "Sam"]) == 0
+    assert main(["trainer", "kim", "--off"]) == 0
+    assert main(["trainer", "nobody"]) == 2
+
+    captured = capsys.readouterr()
+    assert "trainer: sam may label the inbox" in captured.out
+    assert "trainer: kim may not label the inbox" in captured.out
+    assert "no agent nobody" in captured.err
+    with session_factory(cli_env.database_url)() as session:
+        roles = {a.username: a.trainer for a in agents.list_agents(session=session)}
+    assert roles == {"kim": False, "sam": True}
+
+
+def test_the_demo_agent_is_a_trainer_even_if_made_before_roles(
+    cli_env: Settings,
+) -> None:
+    sessions = session_factory(cli_env.database_url)
+    ensure_demo_agent(cli_env, sessions)
+    with sessions() as session, session.begin():
+        agent = agents.get_agent_by_username(session=session, username=DEMO_USERNAME)
+        agent.trainer = None  # as on a store from before the column
+
+    ensure_demo_agent(cli_env, sessions)
+
+    with sessions() as session:
+        agent = agents.get_agent_by_username(session=session, username=DEMO_USERNAME)
+        assert agent.trainer is True

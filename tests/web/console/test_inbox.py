@@ -113,6 +113,21 @@ def test_the_console_links_to_the_inbox(sam: Agent) -> None:
     assert 'href="/console/inbox"' in sam.get("/console").text
 
 
+def test_only_trainers_see_and_use_the_inbox(
+    kim: Agent, messages, sessions, sam: Agent
+) -> None:
+    group = messages.fallback("where is my parcel")
+
+    page = kim.get("/console/inbox")
+    posted = post(kim, {"action": "skip", "group": str(group), "ids": str(group)})
+
+    assert 'href="/console/inbox"' not in kim.get("/console").text
+    assert (page.status_code, posted.status_code) == (403, 403)
+    assert "web.console.agents trainer" in page.text
+    assert "where is my parcel" not in page.text
+    assert recorded(sessions) == []
+
+
 def test_groups_are_listed_with_everything_escaped(sam: Agent, messages) -> None:
     for _ in range(2):
         messages.fallback("<script>alert(1)</script> where is my parcel")

@@ -1,8 +1,9 @@
 """Agent accounts from the command line, and the demo agent of ``make run``.
 
 Commands (``python -m web.console.agents ...``):
-    add NAME [--display-name "Sam Jones"] [--password-stdin]
+    add NAME [--display-name "Sam Jones"] [--password-stdin] [--trainer]
     passwd NAME [--password-stdin]
+    trainer NAME [--off]   allow (or stop) labelling the trainer inbox
     list
     demo      make sure the demo agent exists and print its login
 """
@@ -39,7 +40,10 @@ def demo_password(settings: Settings) -> str:
 def ensure_demo_agent(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> tuple[str, str]:
-    """Create the demo agent, or give it the password in ``var/``; its login."""
+    """Create the demo agent, or give it the password in ``var/``; its login.
+
+    The demo agent is a trainer too, so that ``make run`` shows every page.
+    """
     password = demo_password(settings)
     with sessions() as session, session.begin():
         agent = agents.get_agent_by_username(session=session, username=DEMO_USERNAME)
@@ -50,9 +54,15 @@ def ensure_demo_agent(
                 display_name=DEMO_NAME,
                 password=password,
                 now=settings.now(),
+                trainer=True,
             )
-        elif not agents.verify_password(password, agent.password_hash):
-            agents.set_password(
-                session=session, username=DEMO_USERNAME, password=password
-            )
+        else:
+            if not agents.verify_password(password, agent.password_hash):
+                agents.set_password(
+                    session=session, username=DEMO_USERNAME, password=password
+                )
+            if not agent.trainer:
+                agents.set_trainer(
+                    session=session, username=DEMO_USERNAME, trainer=True
+                )
     return DEMO_USERNAME, password

@@ -33,9 +33,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("username")
     add.add_argument("--display-name", help="shown to customers (default: username)")
     add.add_argument("--password-stdin", action="store_true")
+    add.add_argument(
+        "--trainer", action="store_true", help="may also label the trainer inbox"
+    )
     passwd = commands.add_parser("passwd", help="set an agent's password")
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
+    trainer = commands.add_parser(
+        "trainer", help="allow an agent to label the trainer inbox (--off: stop)"
+    )
+    trainer.add_argument("username")
+    trainer.add_argument("--off", action="store_true")
     commands.add_parser("list", help="list agents")
     commands.add_parser("demo", help="make sure the demo agent exists; print its login")
     args = parser.parse_args(argv)
@@ -51,7 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             with sessions() as session:
                 for agent in agents.list_agents(session=session):
                     state = "active" if agent.active else "inactive"
-                    print(f"{agent.username}\t{agent.display_name}\t{state}")
+                    role = "trainer" if agent.trainer else "agent"
+                    print(f"{agent.username}\t{agent.display_name}\t{state}\t{role}")
+            return 0
+        if args.command == "trainer":
+            with sessions() as session, session.begin():
+                agents.set_trainer(
+                    session=session, username=args.username, trainer=not args.off
+                )
+            allowed = "may not" if args.off else "may"
+            print(f"trainer: {args.username.strip().lower()} {allowed} label the inbox")
             return 0
         password = _password(args.password_stdin)
         with sessions() as session, session.begin():
@@ -62,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     display_name=args.display_name or args.username,
                     password=password,
                     now=settings.now(),
+                    trainer=args.trainer,
                 )
             else:
                 agents.set_password(
