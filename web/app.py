@@ -124,7 +124,7 @@ def create_app(
     settings = settings or get_settings()
     sessions = sessions or session_factory(settings.database_url)
     rasa = rasa or RasaClient(settings.rasa_url, settings.rasa_token)
-    storefront = Storefront(sessions)
+    storefront = Storefront(sessions, now=settings.now)
     templates = Jinja2Templates(directory=WEB_DIR / "templates")
     csp = content_security_policy(settings.rasa_url)
     name = shop_name(settings.policy_file)

@@ -7,12 +7,12 @@ minutes, so a page view costs no database work most of the time.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,8 @@ class Storefront:
         sessions: session factory of the CRM store.
         n_products: how many products the page shows.
         ttl_seconds: how long a read is reused.
-        seed: picks the same products on every start.
         clock: monotonic seconds (tests pass a fake).
+        now: the shop's current time (``Settings.now``), for what sells lately.
     """
 
     def __init__(
@@ -87,14 +87,14 @@ class Storefront:
         *,
         n_products: int = 8,
         ttl_seconds: float = 300.0,
-        seed: int = 7,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.sessions = sessions
         self.n_products = n_products
         self.ttl_seconds = ttl_seconds
-        self.seed = seed
         self.clock = clock
+        self.now = now
         self._lock = threading.Lock()
         self._cached_at: float | None = None
         self._products: list[ProductCard] = []
@@ -102,7 +102,7 @@ class Storefront:
         self._customers: list[DemoCustomer] = []
 
     def products(self) -> list[ProductCard]:
-        """A fixed sample of the shop's merchandise."""
+        """The shop's best sellers of the last 90 days (see ``featured_products``)."""
         self._refresh()
         return self._products
 
@@ -137,8 +137,6 @@ class Storefront:
                 logger.warning("web.storefront.no_products (is the store seeded?)")
 
     def _read_products(self, session: Session) -> list[ProductCard]:
-        # TODO(#3): a repository function for featured products (best sellers, in
-        # stock) instead of sampling the whole catalogue.
         products = repositories.merchandise_products(session=session)
         self._by_code = {
             p.stock_code: ProductCard(
@@ -146,13 +144,10 @@ class Storefront:
             )
             for p in products
         }
-        picked = random.Random(self.seed).sample(
-            products, min(self.n_products, len(products))
+        featured = repositories.featured_products(
+            session=session, now=self.now(), limit=self.n_products
         )
-        return [
-            ProductCard(p.stock_code, display_name(p.name), p.unit_price_pence)
-            for p in sorted(picked, key=lambda p: p.id)
-        ]
+        return [self._by_code[p.stock_code] for p in featured]
 
     def _read_customers(self, session: Session) -> list[DemoCustomer]:
         customers = []

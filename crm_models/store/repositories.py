@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from crm_models.errors import (
@@ -177,6 +177,44 @@ def merchandise_products(*, session: Session) -> list[Product]:
     """Every product that may be sold and recommended, by id."""
     return list(
         session.scalars(select(Product).where(*sellable()).order_by(Product.id))
+    )
+
+
+def featured_products(
+    *, session: Session, now: datetime, limit: int, days: int = 90
+) -> list[Product]:
+    """The ``limit`` sellable products most customers bought in the last ``days``.
+
+    Ties go to more units, then to the lower id; products nobody bought lately
+    follow in id order, so a new shop still shows something.
+    """
+    buyers = (
+        select(
+            OrderLine.product_id,
+            func.count(distinct(Order.customer_id)).label("buyers"),
+            func.sum(OrderLine.quantity).label("units"),
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.status != OrderStatus.CANCELLED,
+            Order.placed_at >= now - timedelta(days=days),
+            Order.placed_at <= now,
+        )
+        .group_by(OrderLine.product_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(Product)
+            .outerjoin(buyers, buyers.c.product_id == Product.id)
+            .where(*sellable())
+            .order_by(
+                func.coalesce(buyers.c.buyers, 0).desc(),
+                func.coalesce(buyers.c.units, 0).desc(),
+                Product.id,
+            )
+            .limit(limit)
+        )
     )
 
 

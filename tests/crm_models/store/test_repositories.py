@@ -120,6 +120,34 @@ def products(store_session: Session) -> dict[str, Product]:
     return add_customers_and_products(store_session)
 
 
+# ---------------------------------------------------------------- featured products
+
+
+def test_featured_products_are_the_recent_best_sellers(
+    store_session: Session, products: dict[str, Product]
+) -> None:
+    red, blue, lantern, post = (products[k] for k in ("red", "blue", "lantern", "post"))
+    add_order(store_session, "1", [(blue, 1, 300), (post, 1, 1800)])
+    add_order(store_session, "2", [(blue, 1, 300)], customer_id=BOB)
+    add_order(store_session, "3", [(lantern, 9, 995)])  # one buyer, many units
+    add_order(store_session, "4", [(red, 5, 250)], status=OrderStatus.CANCELLED)
+    add_order(
+        store_session, "5", [(red, 1, 250)], placed_at=NOW - timedelta(days=200)
+    )  # too long ago to count
+    add_order(store_session, "6", [(red, 1, 250)], placed_at=NOW + timedelta(days=1))
+
+    featured = repo.featured_products(session=store_session, now=NOW, limit=3)
+    two = repo.featured_products(session=store_session, now=NOW, limit=2)
+
+    # Two buyers, then one; red sold nothing counted, so it comes last (by id).
+    assert [p.name for p in featured] == [
+        "BLUE RETROSPOT MUG",
+        "FRENCH LANTERN",
+        "RED RETROSPOT MUG",
+    ]
+    assert [p.name for p in two] == ["BLUE RETROSPOT MUG", "FRENCH LANTERN"]
+
+
 # ---------------------------------------------------------------- reading orders
 
 
