@@ -45,7 +45,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_models.errors import ShopBotError
+from crm_models.errors import DataError, ShopBotError
 from crm_models.feedback.event_log import (
     EventSource,
     EventSourceUnavailable,
@@ -89,13 +89,14 @@ CONSUMED_RETENTION = timedelta(days=7)
 PRUNE_EVERY = timedelta(hours=1)
 # Errors that say "try again later", never "this event is bad": the store or the
 # source is away or busy. Any other error while applying makes the batch go one
-# event at a time, and the event that still fails is parked.
+# event at a time, and the event that still fails is parked. An IntegrityError is
+# either: another consumer wrote the same row first (retried), or an event breaks a
+# constraint (it keeps failing alone, and is parked).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     EventSourceUnavailable,
     OperationalError,
     InterfaceError,
     DisconnectionError,
-    IntegrityError,  # another consumer wrote the same row first
     OSError,  # disk full, I/O error, a socket
     MemoryError,
 )
@@ -144,6 +145,17 @@ def content_key(sender_id: str, event: Mapping[str, Any]) -> str:
         event, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(f"{sender_id}\x1f{canonical}".encode()).hexdigest()
+
+
+def _error_text(error: BaseException) -> str:
+    """An error for ``ParkedEvent.error``: its class and the first line of its cause.
+
+    A database error's later lines carry the statement's parameters (customer
+    data), so only the driver's first line is kept.
+    """
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:_MAX_ERROR]
 
 
 def _content_key_or_none(row: RawEvent) -> str | None:
@@ -557,6 +569,7 @@ class FeedbackConsumer:
         self.clock = clock
         self.batch_size = batch_size
         self._pruned_at: datetime | None = None
+        self._attempted: RawEvent | None = None
 
     @classmethod
     def from_settings(
@@ -586,8 +599,9 @@ class FeedbackConsumer:
         Another consumer of the same store may insert the same offset, cursor or row
         first (no row lock guards a row that does not exist yet). The batch is then
         rolled back and tried again (re-reading the offset), which is safe as
-        applying is idempotent. After ``MAX_CONFLICT_ATTEMPTS`` conflicts the batch
-        is given up for this pass, logged, and the stats come back empty.
+        applying is idempotent. After ``MAX_CONFLICT_ATTEMPTS`` conflicts, or on an
+        error that is not transient, the batch goes one event at a time
+        (``_apply_one_by_one``) and an event that fails alone is parked.
 
         Raises:
             EventSourceUnavailable: the source cannot be reached; nothing is lost.
@@ -600,20 +614,21 @@ class FeedbackConsumer:
                 return PassStats()
         stats: PassStats | None = None
         try:
-            for attempt in range(1, MAX_CONFLICT_ATTEMPTS + 1):
-                try:
-                    stats, rows = self._apply_batch(rows)
-                    break
-                except IntegrityError:
-                    logger.info(
-                        "feedback.consumer.conflict attempt=%d source=%s",
-                        attempt,
-                        log.source,
-                    )
-        except Exception as exc:
-            if isinstance(exc, TRANSIENT_ERRORS):
-                log.release(rows)
-                raise
+            stats, rows = self._apply_retrying(rows)
+        except IntegrityError:
+            # Conflicts every time: another consumer keeps writing the same rows,
+            # or an event breaks a constraint. One event at a time tells them apart.
+            logger.warning(
+                "feedback.consumer.conflicts attempts=%d source=%s: applying the "
+                "batch's events one at a time",
+                MAX_CONFLICT_ATTEMPTS,
+                log.source,
+            )
+            return self._apply_one_by_one(rows)
+        except TRANSIENT_ERRORS:
+            log.release(rows)
+            raise
+        except Exception as exc:  # noqa: BLE001 - any bug in applying: isolate it
             logger.warning(
                 "feedback.consumer.batch_failed error=%s source=%s: applying its "
                 "events one at a time",
@@ -624,15 +639,6 @@ class FeedbackConsumer:
         except BaseException:
             log.release(rows)
             raise
-        if stats is None:
-            log.release(rows)
-            logger.warning(
-                "feedback.consumer.gave_up attempts=%d source=%s: another consumer "
-                "kept writing the same rows; the batch is left for the next pass",
-                MAX_CONFLICT_ATTEMPTS,
-                log.source,
-            )
-            return PassStats()
         if not stats.rows:
             return stats
         log.acknowledge(rows)
@@ -643,13 +649,35 @@ class FeedbackConsumer:
         )
         return stats
 
+    def _apply_retrying(
+        self, rows: list[RawEvent], *, limit: int | None = None
+    ) -> tuple[PassStats, list[RawEvent]]:
+        """``_apply_batch``, tried again on a conflict, up to ``MAX_CONFLICT_ATTEMPTS``.
+
+        Raises:
+            IntegrityError: the last conflict, when every attempt had one.
+        """
+        for attempt in range(1, MAX_CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._apply_batch(rows, limit=limit)
+            except IntegrityError:
+                logger.info(
+                    "feedback.consumer.conflict attempt=%d source=%s",
+                    attempt,
+                    self.event_log.source,
+                )
+                if attempt == MAX_CONFLICT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _apply_one_by_one(self, rows: list[RawEvent]) -> PassStats:
         """Apply a failed batch's events singly, parking each one that fails.
 
         ``rows`` are the batch of an unordered source (an ordered one re-reads up to
         a batch from its offset, one event at a time). A transient error stops the
         pass (the rest is released, to come again); an event whose own transaction
-        fails for any other reason is parked, and counts as consumed.
+        fails for any other reason, a conflict included after every retry, is
+        parked, and counts as consumed.
         """
         log = self.event_log
         total = PassStats()
@@ -657,15 +685,28 @@ class FeedbackConsumer:
         try:
             for _ in range(len(rows) if not log.ordered else self.batch_size):
                 single = [] if log.ordered else pending[:1]
+                self._attempted = None
                 try:
-                    stats, applied = self._apply_batch(single, limit=1)
+                    stats, applied = self._apply_retrying(single, limit=1)
                 except TRANSIENT_ERRORS:
                     raise
                 except Exception as exc:
-                    row = single[0] if single else self._next_ordered_row()
+                    row = single[0] if single else self._attempted
+                    if row is None and isinstance(exc, IntegrityError):
+                        # Before any event was read (the offset row): another
+                        # consumer keeps writing it. Left for the next pass.
+                        logger.warning(
+                            "feedback.consumer.gave_up attempts=%d source=%s: "
+                            "another consumer kept writing the same rows; the "
+                            "rest is left for the next pass",
+                            MAX_CONFLICT_ATTEMPTS,
+                            log.source,
+                        )
+                        break
                     if row is None:
-                        raise  # the event is gone: nothing to park, nothing to skip
-                    self._park(row, exc)
+                        raise  # failed before an event was read: not the event's
+                    if not self._park(row, exc):
+                        continue  # another consumer got past it first: read again
                     stats, applied = PassStats(rows=1, parked=1), [row]
                     if log.ordered:
                         stats.position = row.id
@@ -680,44 +721,47 @@ class FeedbackConsumer:
             raise
         return total
 
-    def _next_ordered_row(self) -> RawEvent | None:
-        """The event after an ordered source's committed offset."""
-        with self.sessions() as session:
-            offset = session.get(ConsumerOffset, self.event_log.source)
-            position = offset.position if offset is not None else 0
-        rows = self.event_log.read_batch(position, 1)
-        return rows[0] if rows else None
-
-    def _park(self, row: RawEvent, error: Exception) -> None:
+    def _park(self, row: RawEvent, error: Exception) -> bool:
         """Keep ``row`` with ``error`` in ``ParkedEvent`` and mark it consumed.
 
         One transaction: the parked row, and what makes the source pass the event
-        over from now on (the offset moved past it, or its key as consumed).
+        over from now on (the offset moved past it, or its key as consumed). On an
+        ordered source the row must still be the next one after the offset: if
+        another consumer moved on meanwhile, nothing is parked and ``False`` comes
+        back.
         """
         log = self.event_log
-        message = f"{type(error).__name__}: {error}"[:_MAX_ERROR]
         with self.sessions() as session, session.begin():
             self._lock_for_writing(session)
+            if log.ordered:
+                offset = session.get(ConsumerOffset, log.source, with_for_update=True)
+                position = offset.position if offset is not None else 0
+                following = log.read_batch(position, 1)
+                if not following or following[0].id != row.id:
+                    logger.info(
+                        "feedback.consumer.park_skipped position=%d source=%s",
+                        row.id,
+                        log.source,
+                    )
+                    return False
+                if offset is None:
+                    session.add(ConsumerOffset(source=log.source, position=row.id))
+                else:
+                    offset.position = row.id
+            else:
+                key = _content_key_or_none(row)
+                if key is not None and session.get(ConsumedEvent, key) is None:
+                    session.add(ConsumedEvent(event_key=key, consumed_at=self.clock()))
             session.add(
                 ParkedEvent(
                     source=log.source[:200],
                     position=row.id,
                     sender_id=row.sender_id[:255],
                     data=row.data,
-                    error=message,
+                    error=_error_text(error),
                     parked_at=self.clock(),
                 )
             )
-            if log.ordered:
-                offset = session.get(ConsumerOffset, log.source, with_for_update=True)
-                if offset is None:
-                    session.add(ConsumerOffset(source=log.source, position=row.id))
-                else:
-                    offset.position = max(offset.position, row.id)
-            else:
-                key = _content_key_or_none(row)
-                if key is not None and session.get(ConsumedEvent, key) is None:
-                    session.add(ConsumedEvent(event_key=key, consumed_at=self.clock()))
         # The error class and position only: the message may quote the event.
         logger.error(
             "feedback.consumer.parked source=%s position=%d error=%s",
@@ -725,6 +769,69 @@ class FeedbackConsumer:
             row.id,
             type(error).__name__,
         )
+        return True
+
+    def replay_parked(self, ids: Sequence[int] | None = None) -> tuple[int, int]:
+        """Apply parked events again (after their cause was fixed); all by default.
+
+        Each in its own transaction: applied, it leaves ``parked_events``; failing
+        again, it stays with the new error. It is applied after the events that came
+        after it (a message's "what came next" may then be missing).
+
+        Returns:
+            How many were applied, and how many failed again.
+        """
+        with self.sessions() as session:
+            query = select(ParkedEvent.id).order_by(ParkedEvent.id)
+            if ids is not None:
+                query = query.where(ParkedEvent.id.in_(list(ids)))
+            todo = list(session.scalars(query))
+        applied = failed = 0
+        for parked_id in todo:
+            try:
+                with self.sessions() as session, session.begin():
+                    self._lock_for_writing(session)
+                    parked = session.get(ParkedEvent, parked_id)
+                    if parked is None:
+                        continue  # replayed by someone else meanwhile
+                    self._apply_parked(session, parked)
+                    session.delete(parked)
+                applied += 1
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - still failing: stays parked
+                failed += 1
+                with self.sessions() as session, session.begin():
+                    parked = session.get(ParkedEvent, parked_id)
+                    if parked is not None:
+                        parked.error = _error_text(exc)
+                logger.error(
+                    "feedback.consumer.replay_failed parked=%d error=%s",
+                    parked_id,
+                    type(exc).__name__,
+                )
+        logger.info("feedback.consumer.replayed applied=%d failed=%d", applied, failed)
+        return applied, failed
+
+    def _apply_parked(self, session: Session, parked: ParkedEvent) -> None:
+        """Apply one parked event in ``session``, recognised by its content key."""
+        row = RawEvent(id=parked.position, sender_id=parked.sender_id, data=parked.data)
+        writer = BatchWriter(
+            session,
+            source=parked.source,
+            identity_secret=self.identity_secret,
+            clock=self.clock,
+            keyed=True,
+        )
+        decoded = writer.decode(row)
+        if decoded is None:
+            raise DataError("the parked event is not a JSON object with a sender")
+        # Parking marked it consumed, so that a redelivery would pass it over.
+        session.execute(
+            delete(ConsumedEvent).where(ConsumedEvent.event_key == decoded.key)
+        )
+        writer.preload([decoded])
+        writer.apply(decoded)
 
     def _apply_batch(
         self, rows: list[RawEvent], *, limit: int | None = None
@@ -747,6 +854,7 @@ class FeedbackConsumer:
                 rows = log.read_batch(position, limit or self.batch_size)
                 if not rows:
                     return PassStats(position=position), rows
+                self._attempted = rows[0]  # the one to park if it fails alone
 
             writer = BatchWriter(
                 session,
@@ -897,8 +1005,9 @@ def format_parked(sessions: sessionmaker[Session], *, limit: int = 100) -> str:
             f"position {row.position} conversation {row.sender_id}: {row.error}"
         )
     lines.append(
-        "Each keeps its event JSON in the parked_events table: fix the cause, "
-        "send the event again, and delete the row."
+        "Each keeps its event JSON in the parked_events table. Fix the cause, then "
+        "apply them again: python -m crm_models.feedback.consumer --replay-parked "
+        "[ID ...]"
     )
     return "\n".join(lines)
 
@@ -919,6 +1028,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="list the events that could not be applied (newest first), and exit",
     )
+    mode.add_argument(
+        "--replay-parked",
+        nargs="*",
+        type=int,
+        metavar="ID",
+        help="apply parked events again once their cause is fixed (all, or these)",
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--poll-seconds", type=float, default=2.0)
     args = parser.parse_args(argv)
@@ -930,10 +1046,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ShopBotError as exc:
         logger.error("feedback.consumer.failed %s", exc)
         return 2
-    if args.parked:
+    if args.parked or args.replay_parked is not None:
         consumer.event_log.close()
-        sys.stdout.write(format_parked(consumer.sessions) + "\n")
-        return 0
+        if args.parked:
+            sys.stdout.write(format_parked(consumer.sessions) + "\n")
+            return 0
+        try:
+            applied, failed = consumer.replay_parked(args.replay_parked or None)
+        except ShopBotError as exc:
+            logger.error("feedback.consumer.failed %s", exc)
+            return 2
+        sys.stdout.write(f"replayed: {applied} applied, {failed} failed again\n")
+        return 0 if failed == 0 else 1
     try:
         if args.follow:
             consumer.follow(poll_seconds=args.poll_seconds)

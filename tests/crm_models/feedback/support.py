@@ -56,13 +56,20 @@ def seed_customers(sessions: sessionmaker[Session]) -> None:
             )
 
 
-def break_message(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
-    """Make applying the customer message ``text`` fail, as a bug would."""
+def break_message(
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    error: Exception | None = None,
+) -> None:
+    """Make applying the customer message ``text`` fail, as a bug would.
+
+    ``error`` is raised (a ``ValueError`` by default); ``monkeypatch.undo()`` mends.
+    """
     real_add_message = consumer_module.BatchWriter.add_message
 
     def add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
         if event.get("text") == text:
-            raise ValueError("cannot apply this one")
+            raise error or ValueError("cannot apply this one")
         real_add_message(self, conversation, key, event)
 
     monkeypatch.setattr(consumer_module.BatchWriter, "add_message", add_message)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_models.feedback import consumer as consumer_module
@@ -204,6 +204,85 @@ def test_an_event_that_cannot_be_applied_is_parked_and_the_rest_flows(
     assert offset is not None
     assert offset.position == 17
     assert "1 parked event(s)" in consumer_module.format_parked(sessions)
+
+
+def test_an_event_breaking_a_constraint_is_parked_without_its_data(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_event_log(events_path, two_conversations())
+    constraint = IntegrityError(
+        "INSERT INTO message_log ...",
+        {"text_masked": "jo@example.com"},
+        Exception("NOT NULL constraint failed: message_log.intent\nDETAIL: jo"),
+    )
+    break_message(monkeypatch, "what's the weather", constraint)
+
+    stats = make_consumer(batch_size=8).run_once()
+
+    with sessions() as session:
+        parked = session.scalars(select(ParkedEvent)).one()
+        n_messages = len(session.scalars(select(MessageLog)).all())
+    assert (stats.rows, stats.parked, n_messages) == (17, 1, 3)
+    assert parked.error == (
+        "IntegrityError: NOT NULL constraint failed: message_log.intent"
+    )
+
+
+def test_a_second_consumer_parking_first_makes_no_healthy_event_parked(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_event_log(events_path, two_conversations())
+    break_message(monkeypatch, "what's the weather")
+    first, second = make_consumer(batch_size=8), make_consumer(batch_size=8)
+    park = first._park
+
+    def second_goes_first(row: Any, error: Exception) -> bool:
+        second.run_once()  # parks row 7 and applies everything after it
+        return park(row, error)
+
+    monkeypatch.setattr(first, "_park", second_goes_first)
+    stats = first.run_once()
+
+    with sessions() as session:
+        parked = [p.position for p in session.scalars(select(ParkedEvent))]
+        n_messages = len(session.scalars(select(MessageLog)).all())
+    assert parked == [7]
+    assert n_messages == 3
+    assert stats.parked == 0
+
+
+def test_parked_events_are_replayed_once_their_cause_is_fixed(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_event_log(events_path, two_conversations())
+    break_message(monkeypatch, "what's the weather")
+    consumer = make_consumer(batch_size=8)
+    consumer.run_once()
+
+    still_broken = consumer.replay_parked()
+    with sessions() as session:
+        kept = session.scalars(select(ParkedEvent)).one()
+    monkeypatch.undo()
+    mended = consumer.replay_parked([kept.id])
+    again = consumer.replay_parked()
+
+    with sessions() as session:
+        texts = session.scalars(select(MessageLog.text_masked)).all()
+        left = session.scalars(select(ParkedEvent)).all()
+    assert (still_broken, mended, again) == ((0, 1), (1, 0), (0, 0))
+    assert kept.error == "ValueError: cannot apply this one"
+    assert "what's the weather" in texts
+    assert left == []
+    assert consumer.run_once().rows == 0  # the log itself is not read again
 
 
 def test_a_busy_store_is_retried_later_not_parked(

@@ -210,6 +210,11 @@ def test_a_message_that_cannot_be_applied_is_parked_acknowledged_and_not_retried
     assert "what's the weather" not in texts
     assert _count(sessions, ConsumedEvent.event_key) == 17  # the parked one too
     assert broker.ready() == 0  # acknowledged: the queue is not held up
+    monkeypatch.undo()  # the cause is fixed: replaying applies it once
+    assert consumer.replay_parked() == (1, 0)
+    assert _count(sessions, ParkedEvent.id) == 0
+    assert _count(sessions, MessageLog.id) == 4
+    assert _count(sessions, ConsumedEvent.event_key) == 17
 
 
 def test_hand_off_answered_in_later_batches_with_a_lost_ack_lands_as_via_sql(
