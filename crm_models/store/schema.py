@@ -498,3 +498,5 @@ class InboxDecision(Base):
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     # When the examples went into the inbox's NLU file; None while pending.
     written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a trainer took the decision back (``inbox undo``); kept for the record.
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -50,7 +50,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -279,7 +279,9 @@ def decided(session: Session) -> tuple[set[int], set[str]]:
     ids: set[int] = set()
     keys: set[str] = set()
     rows = session.execute(
-        select(InboxDecision.message_ids, InboxDecision.source_keys, InboxDecision.text)
+        select(
+            InboxDecision.message_ids, InboxDecision.source_keys, InboxDecision.text
+        ).where(InboxDecision.undone_at.is_(None))
     )
     for message_ids, source_keys, text in rows:
         ids.update(int(i) for i in message_ids or [])
@@ -654,7 +656,7 @@ class TrainerInbox:
                     InboxDecision.message_ids,
                     InboxDecision.written_at,
                     InboxDecision.kind,
-                )
+                ).where(InboxDecision.undone_at.is_(None))
             ).all()
         by_reason = Counter(r.value for m in queued for r in m.reasons)
         return InboxSummary(
@@ -800,22 +802,39 @@ class TrainerInbox:
     def undo(self, decision_id: int) -> UndoResult:
         """Take a decision back.
 
-        Its examples leave the inbox's NLU file (where they stand under its intent;
-        the file is validated as after any write), and the decision is deleted, so
-        its messages are back in the inbox to be decided again. When validation
-        fails, the file is put back and the decision kept.
+        Its examples leave the inbox's NLU file (where they stand under its intent,
+        unless another live decision wrote the same text there too; the file is
+        validated as after any write), and the decision is marked undone, so its
+        messages are back in the inbox to be decided again. When validation fails,
+        the file is put back and the decision stays.
 
         Raises:
-            NotFoundError: there is no such decision.
+            NotFoundError: there is no such decision, or it was taken back already.
         """
         with self.writer.locked():
             with self.sessions() as session:
                 decision = session.get(InboxDecision, decision_id)
-                if decision is None:
-                    raise NotFoundError(f"no inbox decision {decision_id}")
+                if decision is None or decision.undone_at is not None:
+                    state = "no" if decision is None else "already taken back:"
+                    raise NotFoundError(f"{state} inbox decision {decision_id}")
                 intent, text = decision.intent, decision.text or ""
                 message_ids = list(decision.message_ids or [])
-            keys = {normalise(plain_text(line)) for line in text.splitlines() if line}
+                others = session.scalars(
+                    select(InboxDecision.text).where(
+                        InboxDecision.id != decision_id,
+                        InboxDecision.intent == intent,
+                        InboxDecision.undone_at.is_(None),
+                        InboxDecision.kind.in_(_LABELLED),
+                    )
+                ).all()
+            shared = {
+                normalise(plain_text(line))
+                for other in others
+                for line in (other or "").splitlines()
+            }
+            keys = {
+                normalise(plain_text(line)) for line in text.splitlines() if line
+            } - shared
             report = (
                 self.writer.remove(intent, keys)
                 if intent and keys
@@ -823,9 +842,9 @@ class TrainerInbox:
             )
             if report.ok:
                 with self.sessions() as session, session.begin():
-                    session.execute(
-                        delete(InboxDecision).where(InboxDecision.id == decision_id)
-                    )
+                    undone = session.get(InboxDecision, decision_id)
+                    if undone is not None:
+                        undone.undone_at = self.clock()
         logger.info(
             "training.inbox.undone decision=%d examples=%d ok=%s",
             decision_id,
@@ -917,6 +936,7 @@ class TrainerInbox:
                 select(InboxDecision)
                 .where(
                     InboxDecision.written_at.is_(None),
+                    InboxDecision.undone_at.is_(None),
                     InboxDecision.kind.in_(_LABELLED),
                 )
                 .order_by(InboxDecision.id)

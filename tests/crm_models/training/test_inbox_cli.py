@@ -185,7 +185,11 @@ def test_undo_takes_the_examples_out_and_the_messages_back(
     assert "example: where is order [541812](order_number)" in out
     assert "where is order" not in text
     assert "- parcel status pls" in text  # the other label stays
-    assert [d.intent for d in decisions(sessions)] == ["track_order"]
+    # Kept for the record, marked undone.
+    assert [(d.intent, d.undone_at is None) for d in decisions(sessions)] == [
+        ("track_order", True),
+        ("greet", False),
+    ]
     assert wrong in {m.id for m in inbox.messages()}  # to be decided again
     # ... and labelled right this time.
     assert run(inbox, capsys, "label", str(wrong), "track_order")[0] == 0
@@ -201,8 +205,9 @@ def test_undo_of_a_skip_only_returns_the_messages(
 
     assert code == 0
     assert "removed from" not in out
-    assert decisions(sessions) == []
+    assert decisions(sessions)[0].undone_at is not None
     assert not project.inbox_file.exists()
+    assert run(inbox, capsys, "undo", str(decisions(sessions)[0].id))[0] == 2
 
 
 def test_undo_that_fails_validation_keeps_file_and_decision(
@@ -226,3 +231,27 @@ def test_undo_of_an_unknown_decision_exits_2(inbox, capsys) -> None:
 
     assert code == 2
     assert "no inbox decision 99" in err
+
+
+def test_undo_keeps_an_example_another_decision_wrote_too(
+    inbox, messages, sessions, project, capsys
+) -> None:
+    first = messages.fallback("parcel status pls")
+    second = messages.fallback("parcel status please", conversation="x")
+    run(inbox, capsys, "label", str(first), "track_order")
+    run(
+        inbox,
+        capsys,
+        "label",
+        str(second),
+        "track_order",
+        "--text",
+        "parcel status pls",
+    )
+
+    assert len(decisions(sessions)) == 2  # the second is a duplicate in the file
+    code, out, _ = run(inbox, capsys, "undo", str(decisions(sessions)[-1].id))
+
+    assert code == 0
+    assert "removed from" not in out
+    assert "- parcel status pls" in project.inbox_file.read_text(encoding="utf-8")
