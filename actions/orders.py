@@ -497,14 +497,17 @@ class ActionCancelOrder(ShopAction):
                 turn.say("utter_cannot_cancel_now", order_number=number)
                 return [clear_question(), *finished()]
             refund = repo.cancellation_refund_pence(order)
-            paid = order.payment_status in (
-                PaymentStatus.REFUNDED,
-                PaymentStatus.PARTIALLY_REFUNDED,
-            )
+            if order.payment_status is PaymentStatus.FAILED:  # nothing was taken
+                response = "utter_order_cancelled_unpaid"
+            elif refund > 0:
+                response = "utter_order_cancelled"
+            else:  # the fee is as much as was paid
+                response = "utter_order_cancelled_fee_kept"
             turn.say(
-                "utter_order_cancelled" if paid else "utter_order_cancelled_unpaid",
+                response,
                 order_number=order.order_number,
                 amount=money(refund, order.currency),
+                fee=money(turn.policy.cancellation_fee_pence, order.currency),
                 processing_days=turn.policy.refund_processing_days,
             )
             logger.info("orders.cancelled order_id=%s", order.id)

@@ -256,11 +256,13 @@ def cancel_order(
 ) -> Order:
     """Cancel an order that has not left the warehouse, and book its refund.
 
-    When the payment was taken, what is left of it after earlier refunds, less
-    ``fee_pence`` (the shop's cancellation fee), is booked as an approved refund
-    (source "cancellation"), and the payment becomes refunded, or partially
-    refunded when the fee is kept. A pending or failed payment becomes failed
-    (there is nothing to give back). The shipment is cancelled.
+    When the payment was taken, what is left of it after earlier refunds (approved
+    or paid), less ``fee_pence`` (the shop's cancellation fee), is booked as an
+    approved refund (source "cancellation"), and the payment becomes refunded, or
+    partially refunded when the fee is kept; it stays paid when the fee takes it
+    all. A refund still only requested is rejected: the cancellation's refund
+    replaces it. A pending or failed payment becomes failed (there is nothing to
+    give back). The shipment is cancelled.
 
     Raises:
         OrderNotFound, NotAllowedError: as ``get_order_for_customer``.
@@ -274,10 +276,12 @@ def cancel_order(
     _require_processing(order, "cancelled")
     order.status = OrderStatus.CANCELLED
     if order.payment_status in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED):
-        counted = sum(
-            r.amount_pence for r in order.refunds if r.status in _COUNTED_REFUNDS
-        )
-        left = max(order.total_pence - counted, 0)
+        for request in order.refunds:
+            if request.status is RefundStatus.REQUESTED:
+                request.status = RefundStatus.REJECTED
+                request.reason = (request.reason + "; replaced: order cancelled")[:200]
+        paid_out = sum(r.amount_pence for r in order.refunds if r.status in _MONEY_OUT)
+        left = max(order.total_pence - paid_out, 0)
         back = max(left - fee_pence, 0)
         if back > 0:
             session.add(
@@ -294,9 +298,11 @@ def cancel_order(
                     created_at=now,
                 )
             )
-        order.payment_status = (
-            PaymentStatus.REFUNDED if back == left else PaymentStatus.PARTIALLY_REFUNDED
-        )
+        if back == left:
+            order.payment_status = PaymentStatus.REFUNDED
+        elif back > 0 or paid_out > 0:
+            order.payment_status = PaymentStatus.PARTIALLY_REFUNDED
+        # else: the fee took all of it; the payment stays as it was (paid).
     elif order.payment_status is PaymentStatus.PENDING:
         order.payment_status = PaymentStatus.FAILED
     if order.shipment is not None:

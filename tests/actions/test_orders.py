@@ -207,6 +207,29 @@ async def test_a_cancellation_fee_is_kept_and_the_rest_booked_as_a_refund(
     ]
 
 
+async def test_a_fee_as_big_as_the_order_is_said_so(
+    run, db: Session, tmp_path, policy_path, services
+) -> None:
+    order = find_order(db, OrderStatus.PROCESSING, payment=PaymentStatus.PAID)
+    huge = order.total_pence + 100
+    with_fee = tmp_path / "policy.yml"
+    with_fee.write_text(
+        policy_path.read_text().replace("fee_pence: 0 ", f"fee_pence: {huge} ", 1)
+    )
+    use_services(replace(services, policy=PolicyFile(with_fee).get))
+    events = asked_for(order, "cancel it", "cancel_order", "cancel")
+    asked = await run(ActionOrderRequest(), events)
+    events += [*asked.events, user("yes", "affirm", customer_id=order.customer_id)]
+
+    done = await run(ActionCancelOrder(), events)
+
+    assert done.responses == ["utter_order_cancelled_fee_kept"]
+    assert money(huge, order.currency) in done.texts[0]
+    db.expire_all()
+    assert db.get(Order, order.id).payment_status is PaymentStatus.PAID
+    assert db.get(Order, order.id).refunds == []
+
+
 async def test_shipped_order_is_not_cancelled(run, db: Session) -> None:
     order = find_order(db, OrderStatus.SHIPPED)
 

@@ -246,7 +246,7 @@ def test_cancelling_an_unpaid_order_refunds_nothing(
     [
         (0, 500, PaymentStatus.REFUNDED),
         (120, 380, PaymentStatus.PARTIALLY_REFUNDED),
-        (900, None, PaymentStatus.PARTIALLY_REFUNDED),  # the fee eats it all
+        (900, None, PaymentStatus.PAID),  # the fee eats it all: nothing goes back
     ],
 )
 def test_a_paid_cancellation_books_its_refund_less_the_fee(
@@ -278,6 +278,35 @@ def test_a_paid_cancellation_books_its_refund_less_the_fee(
     # Not a return, and the cancelled order is not spending either.
     assert (after.n_refunds, after.lifetime_value_pence) == (0, 0)
     assert (before.n_refunds, before.lifetime_value_pence) == (0, 500)
+
+
+def test_a_refund_only_requested_is_replaced_by_the_cancellation_refund(
+    store_session: Session, products: dict[str, Product]
+) -> None:
+    order = add_order(store_session, "1001", [(products["red"], 2, 250)])
+    store_session.add(
+        Refund(
+            order=order,
+            customer_id=ALICE,
+            amount_pence=200,
+            status=RefundStatus.REQUESTED,
+            reason="changed my mind",
+            source="chat",
+            created_at=NOW - timedelta(hours=1),
+        )
+    )
+    store_session.flush()
+
+    cancelled = repo.cancel_order(
+        session=store_session, customer_id=ALICE, order_number="1001", now=NOW
+    )
+
+    by_source = {r.source: (r.status, r.amount_pence) for r in cancelled.refunds}
+    assert by_source == {
+        "chat": (RefundStatus.REJECTED, 200),
+        "cancellation": (RefundStatus.APPROVED, 500),  # all of it, once
+    }
+    assert cancelled.payment_status is PaymentStatus.REFUNDED
 
 
 def test_an_earlier_partial_refund_is_not_paid_back_twice(
