@@ -45,6 +45,11 @@ class FeatureCache:
         refresh_seconds: how often (at most) to look for changed customers; 0
             checks on every call.
         clock: monotonic seconds (injected by tests).
+        wall: the real time. Refunds and conversation rows are stamped with it by
+            their writers, orders and tickets with the shop's time (``now``, which
+            ``SHOP_TODAY`` may fix): each is compared with its own clock.
+        margin: how far before the last check to look again (writers' clocks and
+            transactions lag a little).
     """
 
     def __init__(
@@ -52,9 +57,13 @@ class FeatureCache:
         *,
         refresh_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        margin: timedelta = CLOCK_MARGIN,
     ) -> None:
         self.refresh_seconds = refresh_seconds
         self.clock = clock
+        self.wall = wall
+        self.margin = margin
         self._histories: dict[int, History] = {}
         self._customers: set[int] = set()
         self._strangers: set[int] = set()  # ids found unknown since the last refresh
@@ -63,6 +72,7 @@ class FeatureCache:
         self._max_order_id = 0
         self._max_refund_id = 0
         self._since: datetime | None = None
+        self._real_since: datetime | None = None
         self._lock = threading.Lock()
 
     @property
@@ -120,12 +130,14 @@ class FeatureCache:
 
     def _load_all(self, *, session: Session, now: datetime) -> None:
         started = time.perf_counter()
+        real_now = self.wall()
         marks = self._watermarks(session)
         self._histories = load_histories(session=session)
         self._customers = set(session.scalars(select(Customer.id)))
         self._strangers = set()
         self._max_order_id, self._max_refund_id = marks
-        self._since = now - CLOCK_MARGIN
+        self._since = now - self.margin
+        self._real_since = real_now - self.margin
         self._checked_at = self.clock()
         self._loaded = True
         logger.info(
@@ -136,6 +148,7 @@ class FeatureCache:
 
     def refresh(self, *, session: Session, now: datetime) -> int:
         """Reload the customers whose orders or refunds changed; returns how many."""
+        real_now = self.wall()
         marks = self._watermarks(session)
         changed = self.changed_customers(session)
         if changed:
@@ -147,7 +160,8 @@ class FeatureCache:
                 else:
                     self._histories[customer_id] = history
         self._max_order_id, self._max_refund_id = marks
-        self._since = now - CLOCK_MARGIN
+        self._since = now - self.margin
+        self._real_since = real_now - self.margin
         self._checked_at = self.clock()
         self._strangers = set()  # a new customer may have arrived since
         if changed:
@@ -157,16 +171,18 @@ class FeatureCache:
     def changed_customers(self, session: Session) -> list[int]:
         """Customers whose orders, refunds or conversations changed since the last
         load or refresh."""
-        since = self._since or datetime.min.replace(tzinfo=timezone.utc)
+        earliest = datetime.min.replace(tzinfo=timezone.utc)
+        since = self._since or earliest  # the shop's clock
+        real_since = self._real_since or earliest  # the real clock
         orders = select(Order.customer_id).where(
             or_(Order.id > self._max_order_id, Order.updated_at >= since)
         )
         refunds = select(Refund.customer_id).where(
-            or_(Refund.id > self._max_refund_id, Refund.updated_at >= since)
+            or_(Refund.id > self._max_refund_id, Refund.updated_at >= real_since)
         )
         outcome = ConversationOutcome
         chats = select(outcome.customer_id).where(
-            outcome.customer_id.is_not(None), outcome.updated_at >= since
+            outcome.customer_id.is_not(None), outcome.updated_at >= real_since
         )
         tickets = select(Ticket.customer_id).where(
             Ticket.customer_id.is_not(None), Ticket.updated_at >= since

@@ -52,6 +52,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+def utc_now() -> datetime:
+    """The real time, timezone-aware (a column default; never ``SHOP_TODAY``)."""
+    return datetime.now(timezone.utc)
+
+
 class Base(DeclarativeBase):
     """Declarative base of every CRM table."""
 
@@ -214,10 +219,11 @@ class Refund(Base):
     # CANCELLATION_SOURCE for the money back when an order is cancelled.
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Set on every change through SQLAlchemy (e.g. requested -> approved), so the
-    # scoring cache can find the customer; NULL for a refund never changed.
+    # Set on every change through SQLAlchemy (e.g. requested -> approved), by the
+    # writer's real clock, so the scoring cache can find the customer; NULL for a
+    # refund never changed.
     updated_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, nullable=True, onupdate=func.now()
+        UTCDateTime, nullable=True, onupdate=utc_now
     )
 
     order: Mapped[Order | None] = relationship(back_populates="refunds")
@@ -384,11 +390,11 @@ class ConversationOutcome(Base):
     paused_seconds: Mapped[float | None] = mapped_column(Float)
     # Since when the bot is paused; NULL while it is on.
     paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # When the consumer last wrote the row (its clock, not the event's): how the
-    # scoring cache finds customers with new conversations even after a backlog.
-    # NULL on rows from before the column existed.
+    # When the consumer last wrote the row (its real clock, not the event's): how
+    # the scoring cache finds customers with new conversations even after a
+    # backlog. NULL on rows from before the column existed.
     updated_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, nullable=True, default=func.now(), onupdate=func.now()
+        UTCDateTime, nullable=True, default=utc_now, onupdate=utc_now
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -99,6 +101,20 @@ def test_a_new_conversation_signal_reloads_its_customer(store: StoreBuilder) -> 
     assert changed == 1
     assert cache.history(1) is untouched
     assert (served["complaints_365d"], served["bad_ratings_365d"]) == (1, 1)
+
+
+def test_conversations_seen_before_are_not_reloaded_on_every_refresh(
+    store: StoreBuilder,
+) -> None:
+    # The shop's clock is fixed in the past (a demo's SHOP_TODAY); conversation
+    # rows carry the real time, and must be compared with the real clock.
+    store.conversation(2, CUTOFF - days(3), ticket_reason="complaint")
+    cache = FeatureCache(refresh_seconds=0, margin=timedelta(0))
+    cache.ensure_fresh(session=store.session, now=CUTOFF)
+
+    assert cache.refresh(session=store.session, now=CUTOFF) == 0
+    store.conversation(2, CUTOFF - days(1), rating=1)
+    assert cache.refresh(session=store.session, now=CUTOFF) == 1
 
 
 def test_a_refund_approved_later_reloads_its_customer(store: StoreBuilder) -> None:
