@@ -101,7 +101,11 @@ def promote(
         from crm_models.settings import get_settings
 
         keep = get_settings().keep_versions
-    prune(root, keep=keep)
+    try:
+        prune(root, keep=keep)
+    except (OSError, DataError) as exc:
+        # The promotion stands; old folders wait for the next one.
+        logger.warning("artifacts.prune_failed root=%s error=%s", root.name, exc)
 
 
 def prune(root: Path, *, keep: int) -> list[str]:

@@ -147,7 +147,10 @@ class Storefront:
         featured = repositories.featured_products(
             session=session, now=self.now(), limit=self.n_products
         )
-        return [self._by_code[p.stock_code] for p in featured]
+        return [
+            ProductCard(p.stock_code, display_name(p.name), p.unit_price_pence)
+            for p in featured
+        ]
 
     def _read_customers(self, session: Session) -> list[DemoCustomer]:
         customers = []

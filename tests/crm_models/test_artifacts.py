@@ -112,3 +112,14 @@ def test_nothing_is_pruned_before_anything_is_promoted(tmp_path: Path) -> None:
 
     assert artifacts.prune(tmp_path, keep=1) == []
     assert _on_disk(tmp_path) == versions
+
+
+def test_a_promotion_stands_when_pruning_fails(tmp_path: Path) -> None:
+    (first,) = _built(tmp_path, 1)
+    artifacts.promote(tmp_path, first, keep=1)
+    (second,) = _built(tmp_path, 1)
+    (tmp_path / artifacts.HISTORY).write_text("not json\n", encoding="utf-8")
+
+    artifacts.promote(tmp_path, second, keep=1)  # pruning reads the broken history
+
+    assert artifacts.current_version(tmp_path) == second
