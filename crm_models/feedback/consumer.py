@@ -566,6 +566,8 @@ class FeedbackConsumer:
         self.sessions = sessions
         self.identity_secret = identity_secret
         self.abandon_after = abandon_after
+        if batch_size < 1:
+            raise DataError(f"batch_size must be 1 or more, not {batch_size}")
         self.clock = clock
         self.batch_size = batch_size
         self._pruned_at: datetime | None = None
@@ -989,6 +991,21 @@ class FeedbackConsumer:
                 wait(poll_seconds)
 
 
+def _at_least(smallest: float, kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` no smaller than ``smallest``."""
+
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from exc
+        if value < smallest:
+            raise argparse.ArgumentTypeError(f"{raw} is below {smallest}")
+        return value
+
+    return parse
+
+
 def format_parked(sessions: sessionmaker[Session], *, limit: int = 100) -> str:
     """The newest parked events as text: when, where from, which row, the error."""
     with sessions() as session:
@@ -1035,8 +1052,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="ID",
         help="apply parked events again once their cause is fixed (all, or these)",
     )
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-    parser.add_argument("--poll-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--batch-size",
+        type=_at_least(1, int),
+        default=DEFAULT_BATCH_SIZE,
+        help=f"events per transaction ({DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=_at_least(0.1, float),
+        default=2.0,
+        help="wait after an idle pass (2)",
+    )
     args = parser.parse_args(argv)
     configure_logging(logging.INFO)
     logging.getLogger("pika").setLevel(logging.WARNING)  # one line per frame at INFO

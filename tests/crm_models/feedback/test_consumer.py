@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_models.errors import DataError
 from crm_models.feedback import consumer as consumer_module
 from crm_models.feedback.consumer import FeedbackConsumer, event_key
 from crm_models.identity import identity_metadata
@@ -611,3 +612,27 @@ def test_crash_after_answering_in_a_later_batch_keeps_the_answer_out(
     clean.run_once()
     assert _next_actions(sessions, "conv-h") == HANDOFF_NEXT
     assert _snapshot(sessions) == _snapshot(clean.sessions)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--batch-size", "-5"],
+        ["--batch-size", "0"],
+        ["--poll-seconds", "0"],
+        ["--batch-size", "x"],
+    ],
+)
+def test_bad_numbers_on_the_command_line_are_refused(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        consumer_module.main(argv)
+
+    assert exited.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+def test_a_batch_size_below_one_is_refused(settings: Any) -> None:
+    with pytest.raises(DataError, match="batch_size"):
+        FeedbackConsumer.from_settings(settings, batch_size=0)
