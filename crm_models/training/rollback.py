@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from crm_models import artifacts
 from crm_models.errors import ArtifactMissing
 from crm_models.logs import quiet_http_logs
+from crm_models.scoring.features import FEATURES
 from crm_models.settings import Settings, get_settings
 from crm_models.training.rasa_models import (
     Busy,
@@ -74,6 +75,13 @@ def _rollback(settings: Settings, *, only: str | None, switch: bool) -> int:
         try:
             was = artifacts.current_version(root)
             version = artifacts.rollback_target(root)
+            features = artifacts.read_metadata(root / version).get("features")
+            if features != list(FEATURES):
+                # Trained before the features changed: the scorer could not load it.
+                raise ArtifactMissing(
+                    f"{version} was trained on other features than this code "
+                    "computes; not rolled back (train again instead)"
+                )
             artifacts.promote(root, version, reason="rollback")
         except ArtifactMissing as exc:
             print(f"scoring: {exc}", file=sys.stderr)  # noqa: T201
