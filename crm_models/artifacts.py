@@ -169,8 +169,10 @@ def history(root: Path) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(entry, dict) or "version" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("version"), str):
             raise DataError(f"{path}:{number}: expected an object with a version")
+        if not isinstance(entry.get("previous"), str | None):
+            raise DataError(f"{path}:{number}: 'previous' is not a version name")
         entries.append(entry)
     return entries
 

@@ -124,8 +124,8 @@ class Settings:
         https_raw = get("HTTPS_ONLY", "0").strip().lower()
         if https_raw not in _BOOLEANS:
             raise ConfigError(
-                f"SHOP_HTTPS_ONLY={https_raw!r} is not one of "
-                + ", ".join(sorted(_BOOLEANS))
+                f"SHOP_HTTPS_ONLY={https_raw!r} is not on or off: use 1 or 0 "
+                "(true/false, yes/no and on/off work too)"
             )
 
         urls = {}

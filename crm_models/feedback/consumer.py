@@ -97,8 +97,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
     DisconnectionError,
-    OSError,  # disk full, I/O error, a socket
-    MemoryError,
 )
 _MAX_ERROR = 500  # ParkedEvent.error
 _MAX_CONVERSATION_ID = 128  # ConversationOutcome.conversation_id
@@ -162,7 +160,7 @@ def _content_key_or_none(row: RawEvent) -> str | None:
     """The broker key of a raw event, or ``None`` when it is not a JSON object."""
     try:
         event = json.loads(row.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not row.sender_id or not isinstance(event, dict):
         return None
@@ -183,10 +181,15 @@ def conversation_cursor(source: str, sender_id: str) -> str:
 
 
 def _event_time(event: Mapping[str, Any]) -> datetime | None:
+    """The event's time; ``None`` (the consumer's clock is used) when it has none,
+    or one no Rasa event has (not after 1970, or beyond what a datetime holds)."""
     raw = event.get("timestamp")
-    if isinstance(raw, int | float):
+    if not isinstance(raw, int | float) or isinstance(raw, bool) or not raw > 0:
+        return None
+    try:
         return datetime.fromtimestamp(raw, tz=timezone.utc)
-    return None
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _short(name: Any) -> str | None:
@@ -290,7 +293,7 @@ class BatchWriter:
                 key = content_key(row.sender_id, event)
             else:
                 key = event_key(row.sender_id, row.id)
-        except ValueError:  # JSONDecodeError and UnicodeEncodeError alike
+        except (ValueError, RecursionError):  # bad JSON, bad text, absurd nesting
             logger.warning("feedback.consumer.invalid_row id=%d", row.id)
             self.stats.invalid += 1
             return None

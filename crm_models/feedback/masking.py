@@ -11,6 +11,7 @@ context. Each finding is replaced by a placeholder such as ``[EMAIL]``.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -35,9 +36,15 @@ LABELS = (EMAIL, PHONE, CARD, ORDER, POSTCODE, ADDRESS)
 # Of two overlapping findings the longer wins; on equal length, the earlier label here.
 _PRIORITY = {label: rank for rank, label in enumerate(LABELS)}
 
+# Bounded parts (RFC 5321 lengths): the cost per start position stays bounded.
 _EMAIL_RE = re.compile(
-    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+    r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}"
+    r"\.[A-Za-z]{2,24}"
 )
+# Longer texts are cut before masking: no customer types this much into a chat,
+# and the patterns' cost grows with the length.
+MAX_TEXT = 4000
+TRUNCATED = " [TRUNCATED]"
 # 13-19 digits, optionally grouped by single spaces or hyphens.
 _CARD_RE = re.compile(r"(?<![\d+])\d(?:[ -]?\d){12,18}(?!\d)")
 # International (+44 ..., 0044 ...) or UK national (07700 ..., (020) ...) numbers,
@@ -188,7 +195,12 @@ def _resolve_overlaps(candidates: Iterable[Finding]) -> list[Finding]:
 
 
 def mask(text: str) -> str:
-    """``text`` with each piece of personal data replaced by ``[LABEL]``."""
+    """``text`` with each piece of personal data replaced by ``[LABEL]``.
+
+    A text longer than ``MAX_TEXT`` is cut there first (marked ``[TRUNCATED]``).
+    """
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + TRUNCATED
     findings = find_personal_data(text)
     if not findings:
         return text
@@ -209,13 +221,26 @@ def mask_entities(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     """
     masked = []
     for entity in entities:
-        value = entity.get("value")
         item: dict[str, Any] = {
             "entity": entity.get("entity"),
-            "value": mask(value) if isinstance(value, str) else value,
+            "value": _masked_value(entity.get("value")),
         }
         for key in ("confidence_entity", "extractor", "role", "group"):
             if entity.get(key) is not None:
                 item[key] = entity[key]
         masked.append(item)
     return masked
+
+
+def _masked_value(value: Any) -> Any:
+    """An entity value masked: text as text; a number kept unless it is personal
+    data; anything else (a list, an object) as masked JSON text."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, int | float):
+        text = str(value)
+        masked = mask(text)
+        return value if masked == text else masked
+    return mask(json.dumps(value, ensure_ascii=False, default=str))

@@ -265,7 +265,7 @@ class RabbitEventSource:
         try:
             text = body.decode("utf-8")
             event = json.loads(text)
-        except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+        except (ValueError, RecursionError):  # bad text or JSON, absurd nesting
             return RawEvent(id=delivery_tag, sender_id="", data="")
         sender_id = event.get("sender_id") if isinstance(event, dict) else None
         if not isinstance(sender_id, str):

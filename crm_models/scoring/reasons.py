@@ -114,6 +114,8 @@ def phrase(feature: str, value: float) -> str:
             more_or_less = "more" if v > 0 else "less"
             return f"spending {more_or_less} in the last 90 days than before"
         case "n_products":
+            if round(v) == 1:
+                return "bought a single product"
             return _count(v, "different product", "different products") + " bought"
         case "n_cancelled":
             return _count(v, "cancelled order", "cancelled orders")

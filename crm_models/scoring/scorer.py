@@ -34,6 +34,7 @@ from crm_models.scoring.labels import TARGETS
 from crm_models.scoring.reasons import explain
 
 logger = logging.getLogger(__name__)
+_MAX_ID = 2**63  # ids are 64-bit integers in every store
 
 # Used only before any model is trained: neutral guesses, flagged in the reasons.
 DEFAULT_PRIORS = {"propensity": 0.5, "churn_risk": 0.5, "refund_risk": 0.1}
@@ -120,8 +121,8 @@ class CustomerScorer:
         """
         if not self.trained:
             return self.priors(NO_MODEL)
-        if customer_id is None:
-            return self.priors(UNKNOWN_CUSTOMER)
+        if customer_id is None or not 0 < int(customer_id) < _MAX_ID:
+            return self.priors(UNKNOWN_CUSTOMER)  # no store could hold this id
         features = self.cache.features(
             session=session, customer_id=customer_id, now=now
         )

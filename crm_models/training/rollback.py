@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from crm_models import artifacts
-from crm_models.errors import ArtifactMissing
+from crm_models.errors import ArtifactMissing, DataError
 from crm_models.logs import quiet_http_logs
 from crm_models.scoring.features import FEATURES
 from crm_models.settings import Settings, get_settings
@@ -60,7 +60,7 @@ def _rollback(settings: Settings, *, only: str | None, switch: bool) -> int:
         try:
             was = models.current()
             version = models.rollback()
-        except ArtifactMissing as exc:
+        except (ArtifactMissing, DataError) as exc:
             print(f"rasa: {exc}", file=sys.stderr)  # noqa: T201
         else:
             done += 1
@@ -83,7 +83,7 @@ def _rollback(settings: Settings, *, only: str | None, switch: bool) -> int:
                     "computes; not rolled back (train again instead)"
                 )
             artifacts.promote(root, version, reason="rollback")
-        except ArtifactMissing as exc:
+        except (ArtifactMissing, DataError) as exc:
             print(f"scoring: {exc}", file=sys.stderr)  # noqa: T201
         else:
             done += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -123,3 +124,13 @@ def test_a_promotion_stands_when_pruning_fails(tmp_path: Path) -> None:
     artifacts.promote(tmp_path, second, keep=1)  # pruning reads the broken history
 
     assert artifacts.current_version(tmp_path) == second
+
+
+def test_a_history_line_of_the_wrong_shape_is_named(tmp_path: Path) -> None:
+    (version,) = _built(tmp_path, 1)
+    artifacts.promote(tmp_path, version, keep=1)
+    with (tmp_path / artifacts.HISTORY).open("a", encoding="utf-8") as history:
+        history.write(json.dumps({"version": version, "previous": 123}) + "\n")
+
+    with pytest.raises(DataError, match=r"history.jsonl:2: 'previous'"):
+        artifacts.rollback_target(tmp_path)

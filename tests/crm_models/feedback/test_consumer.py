@@ -148,11 +148,11 @@ def test_crash_mid_batch_loses_and_doubles_nothing(
     def failing_add_message(self: Any, *args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 3:  # the third message, inside the second batch of 8
-            raise OSError("disk full")
+            raise OperationalError("INSERT", {}, Exception("database or disk is full"))
         real_add_message(self, *args, **kwargs)
 
     monkeypatch.setattr(consumer_module.BatchWriter, "add_message", failing_add_message)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OperationalError, match="disk is full"):
         make_consumer(batch_size=8).run_once()
     with sessions() as session:
         committed = session.scalars(select(MessageLog.text_masked)).all()
@@ -400,6 +400,33 @@ def test_unreadable_row_is_passed_over(
     assert (stats.rows, stats.invalid, stats.messages, stats.position) == (3, 1, 2, 3)
 
 
+def test_absurd_events_neither_stop_nor_stall_the_consumer(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+) -> None:
+    nested = "[" * 100_000 + "]" * 100_000
+    too_early = {**user("when is it coming", "track_order", ts=T0), "timestamp": -1e17}
+    long_text = user("x" * 1_000_000 + " mail me at jo@example.com", "greet", ts=T0)
+    write_event_log(
+        events_path,
+        [("c", too_early), ("c", long_text), ("c", user("bye", "goodbye", ts=T0 + 9))],
+    )
+    with sqlite3.connect(events_path) as conn:
+        conn.execute("INSERT INTO events (sender_id, data) VALUES ('c', ?)", (nested,))
+    conn.close()
+
+    stats = make_consumer().run_once()
+
+    with sessions() as session:
+        logged = session.scalars(select(MessageLog).order_by(MessageLog.id)).all()
+    assert (stats.rows, stats.invalid, stats.parked, stats.messages) == (4, 1, 0, 3)
+    assert logged[0].sent_at == clock.now  # no usable time of its own
+    assert logged[1].text_masked.endswith("x [TRUNCATED]")
+    assert len(logged[1].text_masked) < 4100
+
+
 def test_verified_id_of_unknown_customer_is_not_kept(
     make_consumer: MakeConsumer, events_path: Path, sessions: sessionmaker[Session]
 ) -> None:
@@ -591,11 +618,11 @@ def test_crash_after_answering_in_a_later_batch_keeps_the_answer_out(
     def failing_add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
         # "my order is ...": its batch has just marked "hello? anyone" as paused.
         if event["text"].startswith("my order"):
-            raise OSError("disk full")
+            raise OperationalError("INSERT", {}, Exception("database or disk is full"))
         real_add_message(self, conversation, key, event)
 
     monkeypatch.setattr(consumer_module.BatchWriter, "add_message", failing_add_message)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OperationalError, match="disk is full"):
         make_consumer(batch_size=2).run_once()
 
     # "hello? anyone" was committed by the batch before, still waiting.

@@ -97,3 +97,25 @@ def test_entity_values_are_masked_and_offsets_dropped() -> None:
         {"entity": "product", "value": "mug", "confidence_entity": 0.9},
         {"entity": "amount", "value": 2},
     ]
+
+
+def test_entity_values_of_any_type_are_masked() -> None:
+    entities = [
+        {"entity": "email", "value": ["joe.bloggs@example.com"]},
+        {"entity": "phone", "value": {"n": "+44 7700 900123"}},
+        {"entity": "quantity", "value": 3},
+        {"entity": "card", "value": 4111111111111111},
+        {"entity": "flag", "value": True},
+    ]
+
+    values = [e["value"] for e in mask_entities(entities)]
+
+    assert values == ['["[EMAIL]"]', '{"n": "[PHONE]"}', 3, "[CARD]", True]
+
+
+def test_a_very_long_text_is_cut_and_masked_quickly() -> None:
+    text = "a" * 2_000_000 + "@" + "b" * 2_000_000
+
+    masked = mask(text)
+
+    assert masked == "a" * 4000 + " [TRUNCATED]"

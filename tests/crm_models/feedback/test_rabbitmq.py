@@ -305,6 +305,7 @@ def test_malformed_messages_are_counted_acked_and_not_logged(
     broker.publish_raw(json.dumps({"sender_id": 7, "text": secret}).encode())
     # Valid JSON, but a lone surrogate no database column can store.
     broker.publish_raw(b'{"sender_id": "c", "event": "user", "text": "4111 \\ud800"}')
+    broker.publish_raw(b"[" * 100_000 + b"]" * 100_000)  # deeper than Python recurses
     broker.publish("c", user("hi", "greet", ts=T0))
     consumer = make_rabbit_consumer()
 
@@ -312,10 +313,10 @@ def test_malformed_messages_are_counted_acked_and_not_logged(
         stats = consumer.run_once()
     consumer.event_log.close()  # anything unacknowledged would be back in the queue
 
-    assert (stats.rows, stats.invalid, stats.events, stats.messages) == (7, 6, 1, 1)
+    assert (stats.rows, stats.invalid, stats.events, stats.messages) == (8, 7, 1, 1)
     assert broker.ready() == 0
     invalid = [r for r in caplog.records if "invalid_row" in r.getMessage()]
-    assert len(invalid) == 6
+    assert len(invalid) == 7
     assert all("4111" not in r.getMessage() for r in caplog.records)
 
 

@@ -97,6 +97,8 @@ def store(session: Session) -> StoreBuilder:
     [
         (None, UNKNOWN_CUSTOMER, "unknown"),  # a visitor
         (999, UNKNOWN_CUSTOMER, "unknown"),  # no such customer
+        (2**63, UNKNOWN_CUSTOMER, "unknown"),  # no store holds such an id
+        (-1, UNKNOWN_CUSTOMER, "unknown"),
         (2, NO_ORDERS, "new"),  # a customer who never ordered
     ],
 )

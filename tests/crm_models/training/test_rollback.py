@@ -41,3 +41,17 @@ def test_a_version_with_other_features_is_not_rolled_back_to(
     assert _rollback(settings, only="scoring", switch=False) == 1
     assert artifacts.current_version(root) == current
     assert "trained on other features" in capsys.readouterr().err
+
+
+def test_a_broken_history_is_reported_not_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_test_settings(tmp_path)
+    root = settings.models_dir / "scoring"
+    _version(root, list(FEATURES))
+    (root / artifacts.HISTORY).write_text('{"version": 5}\n', encoding="utf-8")
+
+    assert _rollback(settings, only="scoring", switch=False) == 1
+    assert "history.jsonl:1: expected an object with a version" in (
+        capsys.readouterr().err
+    )
