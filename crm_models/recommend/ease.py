@@ -30,9 +30,10 @@ class EaseConfig:
     tau_days: float = 30.0
     floor: float = 0.5
     top_n: int = 100
-    # The dense Gram matrix grows with the square of the products.
-    # TODO(#5): past ~8,000 products, fit EASE on the bestsellers only (as now) or
-    # switch to a sparse approximation; measure on a larger real catalogue first.
+    # The dense Gram matrix grows with the square of the products (8,000 products:
+    # 512 MB in float64). Past this many, EASE is fitted on the best sellers only;
+    # the other products are still reached through co-purchase, association rules
+    # and the embeddings, which the ranker blends.
     max_items: int = 8000
 
 
