@@ -280,22 +280,29 @@ def test_a_paid_cancellation_books_its_refund_less_the_fee(
     assert (before.n_refunds, before.lifetime_value_pence) == (0, 500)
 
 
-def test_a_refund_only_requested_is_replaced_by_the_cancellation_refund(
-    store_session: Session, products: dict[str, Product]
+def _earlier_refund(
+    session: Session, order: Order, pence: int, status: RefundStatus
 ) -> None:
-    order = add_order(store_session, "1001", [(products["red"], 2, 250)])
-    store_session.add(
+    """A chat refund of ``order`` an hour before ``NOW``."""
+    session.add(
         Refund(
             order=order,
-            customer_id=ALICE,
-            amount_pence=200,
-            status=RefundStatus.REQUESTED,
-            reason="changed my mind",
+            customer_id=order.customer_id,
+            amount_pence=pence,
+            status=status,
+            reason="damaged",
             source="chat",
             created_at=NOW - timedelta(hours=1),
         )
     )
-    store_session.flush()
+    session.flush()
+
+
+def test_a_refund_only_requested_is_replaced_by_the_cancellation_refund(
+    store_session: Session, products: dict[str, Product]
+) -> None:
+    order = add_order(store_session, "1001", [(products["red"], 2, 250)])
+    _earlier_refund(store_session, order, 200, RefundStatus.REQUESTED)
 
     cancelled = repo.cancel_order(
         session=store_session, customer_id=ALICE, order_number="1001", now=NOW
@@ -318,18 +325,7 @@ def test_an_earlier_partial_refund_is_not_paid_back_twice(
         [(products["red"], 2, 250)],
         payment=PaymentStatus.PARTIALLY_REFUNDED,
     )
-    store_session.add(
-        Refund(
-            order=order,
-            customer_id=ALICE,
-            amount_pence=100,
-            status=RefundStatus.PAID,
-            reason="damaged",
-            source="chat",
-            created_at=NOW - timedelta(hours=1),
-        )
-    )
-    store_session.flush()
+    _earlier_refund(store_session, order, 100, RefundStatus.PAID)
 
     cancelled = repo.cancel_order(
         session=store_session, customer_id=ALICE, order_number="1001", now=NOW
