@@ -316,8 +316,14 @@ def payment(turn: Turn, session: Session, order: Order) -> list[EventType]:
         for r in order.refunds
         if r.status in (RefundStatus.APPROVED, RefundStatus.PAID)
     )
+    unpaid_cancelled = (
+        order.status is OrderStatus.CANCELLED
+        and order.payment_status is PaymentStatus.FAILED
+    )
     turn.say(
-        f"utter_payment_{order.payment_status.value}",
+        "utter_payment_cancelled_unpaid"
+        if unpaid_cancelled
+        else f"utter_payment_{order.payment_status.value}",
         order_number=order.order_number,
         placed_on=day(order.placed_at),
         total=money(order.total_pence, order.currency),
@@ -325,7 +331,7 @@ def payment(turn: Turn, session: Session, order: Order) -> list[EventType]:
         payment_methods=", ".join(turn.policy.payment_methods),
         **turn.contact(),
     )
-    if order.payment_status is PaymentStatus.FAILED:
+    if order.payment_status is PaymentStatus.FAILED and not unpaid_cancelled:
         return []
     return [outcome(OUTCOME_RESOLVED)]
 

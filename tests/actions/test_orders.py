@@ -317,6 +317,21 @@ async def test_payment_status_is_explained(run, db: Session) -> None:
     assert result.responses == [f"utter_payment_{order.payment_status.value}"]
 
 
+async def test_a_cancelled_unpaid_order_is_not_asked_to_be_paid_again(
+    run, db: Session
+) -> None:
+    order = find_order(db, OrderStatus.PROCESSING)
+    order.status, order.payment_status = OrderStatus.CANCELLED, PaymentStatus.FAILED
+    db.flush()
+
+    result = await run(
+        ActionOrderRequest(), asked_for(order, "paid?", "payment_issue", "payment")
+    )
+
+    assert result.responses == ["utter_payment_cancelled_unpaid"]
+    assert "nothing was taken" in result.texts[0]
+
+
 async def test_form_stopped_means_nothing_more_is_said(run) -> None:
     events = [user("stop", "deny", customer_id=12358), slot("order_number", None)]
 
