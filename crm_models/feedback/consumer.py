@@ -45,7 +45,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_models.errors import DataError, ShopBotError
+from crm_models.errors import DataError, NotFoundError, ShopBotError
 from crm_models.feedback.event_log import (
     EventSource,
     EventSourceUnavailable,
@@ -785,12 +785,11 @@ class FeedbackConsumer:
 
         Returns:
             How many were applied, and how many failed again.
+
+        Raises:
+            NotFoundError: one of ``ids`` is not a parked event.
         """
-        with self.sessions() as session:
-            query = select(ParkedEvent.id).order_by(ParkedEvent.id)
-            if ids is not None:
-                query = query.where(ParkedEvent.id.in_(list(ids)))
-            todo = list(session.scalars(query))
+        todo = self._parked_ids(ids)
         applied = failed = 0
         for parked_id in todo:
             try:
@@ -817,6 +816,30 @@ class FeedbackConsumer:
                 )
         logger.info("feedback.consumer.replayed applied=%d failed=%d", applied, failed)
         return applied, failed
+
+    def discard_parked(self, ids: Sequence[int]) -> int:
+        """Delete parked events for good (an operator's decision); how many.
+
+        Raises:
+            NotFoundError: one of ``ids`` is not a parked event.
+        """
+        todo = self._parked_ids(ids)
+        with self.sessions() as session, session.begin():
+            session.execute(delete(ParkedEvent).where(ParkedEvent.id.in_(todo)))
+        logger.warning("feedback.consumer.discarded parked=%d", len(todo))
+        return len(todo)
+
+    def _parked_ids(self, ids: Sequence[int] | None) -> list[int]:
+        """The parked events' ids (all when ``None``), each checked to exist."""
+        with self.sessions() as session:
+            query = select(ParkedEvent.id).order_by(ParkedEvent.id)
+            if ids is not None:
+                query = query.where(ParkedEvent.id.in_(list(ids)))
+            found = list(session.scalars(query))
+        missing = sorted(set(ids or ()) - set(found))
+        if missing:
+            raise NotFoundError("no parked event " + ", ".join(str(i) for i in missing))
+        return found
 
     def _apply_parked(self, session: Session, parked: ParkedEvent) -> None:
         """Apply one parked event in ``session``, recognised by its content key."""
@@ -1027,7 +1050,7 @@ def format_parked(sessions: sessionmaker[Session], *, limit: int = 100) -> str:
     lines.append(
         "Each keeps its event JSON in the parked_events table. Fix the cause, then "
         "apply them again: python -m crm_models.feedback.consumer --replay-parked "
-        "[ID ...]"
+        "[ID ...], or drop one for good with --discard-parked ID"
     )
     return "\n".join(lines)
 
@@ -1047,6 +1070,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--parked",
         action="store_true",
         help="list the events that could not be applied (newest first), and exit",
+    )
+    mode.add_argument(
+        "--discard-parked",
+        nargs="+",
+        type=int,
+        metavar="ID",
+        help="delete these parked events for good (they are not applied)",
     )
     mode.add_argument(
         "--replay-parked",
@@ -1076,12 +1106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ShopBotError as exc:
         logger.error("feedback.consumer.failed %s", exc)
         return 2
-    if args.parked or args.replay_parked is not None:
+    if args.parked or args.replay_parked is not None or args.discard_parked:
         consumer.event_log.close()
         if args.parked:
             sys.stdout.write(format_parked(consumer.sessions) + "\n")
             return 0
         try:
+            if args.discard_parked:
+                gone = consumer.discard_parked(args.discard_parked)
+                sys.stdout.write(f"discarded: {gone} parked event(s)\n")
+                return 0
             applied, failed = consumer.replay_parked(args.replay_parked or None)
         except ShopBotError as exc:
             logger.error("feedback.consumer.failed %s", exc)

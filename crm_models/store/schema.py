@@ -506,3 +506,7 @@ class InboxDecision(Base):
     written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When a trainer took the decision back (``inbox undo``); kept for the record.
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The examples this decision itself put into the file, one per line (not
+    # those that were there already): what an undo takes out. NULL on decisions
+    # written before the column existed (an undo then takes all of ``text``).
+    added_text: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -44,7 +44,7 @@ import enum
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -548,10 +548,14 @@ class DecisionResult:
 
 @dataclass(frozen=True)
 class UndoResult:
-    """What ``TrainerInbox.undo`` did: the messages back in the inbox, and the file."""
+    """What ``TrainerInbox.undo`` did: the messages back in the inbox, and the file.
+
+    A message of the decision stays out of the inbox when another decision covers
+    its text.
+    """
 
     decision_id: int
-    message_ids: list[int]
+    message_ids: list[int]  # the decision's messages now back in the inbox
     report: WriteReport  # ``removed`` lists the examples taken out; ``error`` if not
 
     @property
@@ -772,6 +776,11 @@ class TrainerInbox:
                     forced=request.force,
                     written=written,
                     handled=result.report,
+                    added=[
+                        label.example.markup
+                        for label in (result.report.added if written else [])
+                        if label in labels
+                    ],
                 )
             except SQLAlchemyError:
                 if written:
@@ -817,7 +826,13 @@ class TrainerInbox:
                 if decision is None or decision.undone_at is not None:
                     state = "no" if decision is None else "already taken back:"
                     raise NotFoundError(f"{state} inbox decision {decision_id}")
-                intent, text = decision.intent, decision.text or ""
+                intent = decision.intent
+                if decision.written_at is None:
+                    text = ""  # never written: nothing to take out of the file
+                elif decision.added_text is not None:
+                    text = decision.added_text
+                else:
+                    text = decision.text or ""  # written before added_text existed
                 message_ids = list(decision.message_ids or [])
                 others = session.scalars(
                     select(InboxDecision.text).where(
@@ -851,7 +866,8 @@ class TrainerInbox:
             len(report.removed),
             report.ok,
         )
-        return UndoResult(decision_id, message_ids, report)
+        queued = {m.id for m in self.messages()} if report.ok else set()
+        return UndoResult(decision_id, [i for i in message_ids if i in queued], report)
 
     def _chosen(self, request: DecisionRequest) -> list[MessageLog]:
         """The message log rows a decision covers, checked to be undecided."""
@@ -970,6 +986,7 @@ class TrainerInbox:
         forced: bool,
         written: bool,
         handled: WriteReport | None = None,
+        added: Sequence[str] = (),
     ) -> int:
         now = self.clock()
         with self.sessions() as session, session.begin():
@@ -983,6 +1000,7 @@ class TrainerInbox:
                 source_keys=list(keys),
                 forced=forced,
                 written_at=now if written else None,
+                added_text="\n".join(added) if written else None,
             )
             session.add(decision)
             if handled is not None:
@@ -998,18 +1016,25 @@ class TrainerInbox:
         if not done:
             return
         now = self.clock()
+        added = {
+            ref: [x.example.markup for x in report.added if x.ref == ref]
+            for ref in done
+        }
         if session is None:
             with self.sessions() as own, own.begin():
-                self._stamp(own, done, now)
+                self._stamp(own, added, now)
         else:
-            self._stamp(session, done, now)
+            self._stamp(session, added, now)
 
     @staticmethod
-    def _stamp(session: Session, ids: Sequence[int], now: datetime) -> None:
+    def _stamp(
+        session: Session, added: Mapping[int, Sequence[str]], now: datetime
+    ) -> None:
         for decision in session.scalars(
-            select(InboxDecision).where(InboxDecision.id.in_(ids))
+            select(InboxDecision).where(InboxDecision.id.in_(list(added)))
         ):
             decision.written_at = now
+            decision.added_text = "\n".join(added[decision.id])
 
     def _restore(self, previous: bytes | None) -> None:
         path: Path = self.paths.inbox_file

@@ -37,6 +37,7 @@ from crm_models.training.inbox import (
     DecisionResult,
     Group,
     TrainerInbox,
+    UndoResult,
 )
 from web.console.app import PAGE_CSP
 from web.console.auth import Auth, SignedIn
@@ -57,6 +58,7 @@ class Outcome:
     ok: bool
     lines: list[str]
     warnings: list[str] = field(default_factory=list)
+    undo_id: int | None = None  # the decision the page offers to take back
 
 
 def describe(result: DecisionResult) -> Outcome:
@@ -68,9 +70,18 @@ def describe(result: DecisionResult) -> Outcome:
             False, ["Nothing saved: check the warning below."], result.warnings
         )
     count = len(result.message_ids)
+    number = result.decision_id
     if result.action is Action.SKIP:
-        return Outcome(True, [f"Skipped {count} message(s)."], result.warnings)
-    lines = [f"Labelled {count} message(s) as {result.intent} ({result.kind})."]
+        return Outcome(
+            True,
+            [f"Decision {number}: skipped {count} message(s)."],
+            result.warnings,
+            undo_id=number,
+        )
+    lines = [
+        f"Decision {number}: labelled {count} message(s) as {result.intent} "
+        f"({result.kind})."
+    ]
     report = result.report
     if report is not None and report.changed:
         lines.append(
@@ -80,7 +91,24 @@ def describe(result: DecisionResult) -> Outcome:
     elif report is not None:
         lines.append(f"{report.path.name} already had the example.")
     lines += [f"Example: {example}" for example in result.examples]
-    return Outcome(True, lines, result.warnings)
+    return Outcome(True, lines, result.warnings, undo_id=number)
+
+
+def describe_undo(result: UndoResult) -> Outcome:
+    """The trainer-facing outcome of taking a decision back."""
+    report = result.report
+    if not result.undone:
+        return Outcome(False, [f"Not taken back: {report.error}"])
+    lines = [
+        f"Decision {result.decision_id} taken back: "
+        f"{len(result.message_ids)} message(s) back in the inbox."
+    ]
+    if report.removed:
+        lines.append(
+            f"Removed {len(report.removed)} example(s) from {report.path.name}; "
+            "rasa data validate passed."
+        )
+    return Outcome(True, lines)
 
 
 def _ids(form: FormData) -> tuple[int, ...]:
@@ -132,6 +160,7 @@ class InboxPages:
         return [
             Route("/console/inbox", self.page, methods=["GET"]),
             Route("/console/inbox", self.decide, methods=["POST"]),
+            Route("/console/inbox/undo", self.undo, methods=["POST"]),
         ]
 
     async def page(self, request: Request) -> Response:
@@ -190,6 +219,33 @@ class InboxPages:
         )
         kept = submitted if status != 200 else None
         return await self._render(request, me, outcome, status=status, kept=kept)
+
+    async def undo(self, request: Request) -> Response:
+        """Take a decision back (the button under a decision's outcome)."""
+        me = await self._signed_in(request)
+        if isinstance(me, Response):
+            return me
+        form = await request.form()
+        token = form.get(CSRF_FIELD)
+        check_csrf(request, token if isinstance(token, str) else "")
+        raw = _field(form, "decision", 20)
+        if not raw.isdigit():
+            raise HTTPException(400, "decision must be a number")
+        try:
+            result = await run_in_threadpool(self.inbox.undo, int(raw))
+            outcome = describe_undo(result)
+            status = 200 if result.undone else 409
+        except NotFoundError as exc:
+            outcome, status = Outcome(False, [f"Not taken back: {exc}"]), 404
+        except (DataError, ConfigError) as exc:
+            outcome, status = Outcome(False, [f"Not taken back: {exc}"]), 400
+        logger.info(
+            "console.inbox.undone agent=%s decision=%s status=%d",
+            me.agent_id,
+            raw,
+            status,
+        )
+        return await self._render(request, me, outcome, status=status)
 
     async def _signed_in(self, request: Request) -> SignedIn | Response:
         """The signed-in trainer; a redirect to the login, or 403 for a non-trainer."""

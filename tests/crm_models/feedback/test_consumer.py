@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_models.errors import DataError
+from crm_models.errors import DataError, NotFoundError
 from crm_models.feedback import consumer as consumer_module
 from crm_models.feedback.consumer import FeedbackConsumer, event_key
 from crm_models.identity import identity_metadata
@@ -284,6 +284,27 @@ def test_parked_events_are_replayed_once_their_cause_is_fixed(
     assert "what's the weather" in texts
     assert left == []
     assert consumer.run_once().rows == 0  # the log itself is not read again
+
+
+def test_parked_events_can_be_discarded_and_unknown_ones_are_refused(
+    make_consumer: MakeConsumer,
+    events_path: Path,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_event_log(events_path, two_conversations())
+    break_message(monkeypatch, "what's the weather")
+    consumer = make_consumer(batch_size=8)
+    consumer.run_once()
+    with sessions() as session:
+        parked_id = session.scalars(select(ParkedEvent.id)).one()
+
+    with pytest.raises(NotFoundError, match="no parked event 999"):
+        consumer.replay_parked([parked_id, 999])
+    with pytest.raises(NotFoundError, match="no parked event 999"):
+        consumer.discard_parked([999])
+    assert consumer.discard_parked([parked_id]) == 1
+    assert consumer.replay_parked() == (0, 0)
 
 
 def test_a_busy_store_is_retried_later_not_parked(

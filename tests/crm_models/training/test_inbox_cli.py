@@ -255,3 +255,36 @@ def test_undo_keeps_an_example_another_decision_wrote_too(
     assert code == 0
     assert "removed from" not in out
     assert "- parcel status pls" in project.inbox_file.read_text(encoding="utf-8")
+
+
+def test_undo_never_takes_out_a_line_the_decision_did_not_write(
+    inbox, messages, sessions, project, capsys
+) -> None:
+    project.inbox_file.parent.mkdir(parents=True, exist_ok=True)
+    project.inbox_file.write_text(
+        'version: "3.1"\nnlu:\n- intent: track_order\n  examples: |\n'
+        "    - parcel status pls\n",
+        encoding="utf-8",
+    )  # written by hand
+    group = messages.fallback("parcel status pls")
+    run(inbox, capsys, "label", str(group), "track_order")
+
+    code, out, _ = run(inbox, capsys, "undo", str(decisions(sessions)[0].id))
+
+    assert code == 0
+    assert "removed from" not in out
+    assert "- parcel status pls" in project.inbox_file.read_text(encoding="utf-8")
+
+
+def test_undo_after_a_later_write_takes_the_lines_out(
+    inbox, messages, sessions, project, capsys
+) -> None:
+    group = messages.fallback("parcel status pls")
+    run(inbox, capsys, "label", str(group), "track_order", "--no-write")
+    run(inbox, capsys, "write")
+
+    code, out, _ = run(inbox, capsys, "undo", str(decisions(sessions)[0].id))
+
+    assert code == 0
+    assert "example: parcel status pls" in out
+    assert "parcel status pls" not in project.inbox_file.read_text(encoding="utf-8")

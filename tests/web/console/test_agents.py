@@ -114,3 +114,15 @@ def test_the_demo_agent_is_a_trainer_even_if_made_before_roles(
     with sessions() as session:
         agent = agents.get_agent_by_username(session=session, username=DEMO_USERNAME)
         assert agent.trainer is True
+
+
+def test_no_terminal_and_no_stdin_password_is_a_clear_error(
+    cli_env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def no_terminal(prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", no_terminal)
+
+    assert main(["add", "sam"]) == 2
+    assert "--password-stdin" in capsys.readouterr().err

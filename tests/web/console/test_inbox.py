@@ -163,7 +163,7 @@ def test_labelling_a_group_records_and_writes(
     )
 
     assert response.status_code == 200
-    assert "Labelled 2 message(s) as track_order (corrected)." in response.text
+    assert "labelled 2 message(s) as track_order (corrected)." in response.text
     assert "rasa data validate passed" in response.text
     [decision] = recorded(sessions)
     assert (decision.trainer, decision.message_ids) == ("sam", ids)
@@ -172,6 +172,45 @@ def test_labelling_a_group_records_and_writes(
     )
     assert validate.off_loop == [True]  # validated in a worker thread
     assert "wheres my parcel gone" not in response.text  # left the inbox
+    assert f"Undo decision {decision.id}</button>" in response.text
+
+
+def test_a_decision_is_undone_from_the_page(
+    sam: Agent, kim: Agent, messages, sessions, project
+) -> None:
+    group = messages.fallback("wheres my parcel gone")
+    post(
+        sam,
+        {
+            "group": str(group),
+            "message_ids": str(group),
+            "intent": "track_order",
+            "text": "where has parcel [553107](order_number) gone",
+            "action": "label",
+        },
+    )
+    [decision] = recorded(sessions)
+    undo = {"decision": str(decision.id)}
+
+    def press(agent: Agent) -> Any:
+        return agent.client.post(
+            "/console/inbox/undo", data={"csrf_token": agent.csrf, **undo}
+        )
+
+    refused = press(kim)  # not a trainer
+    done = press(sam)
+    again = press(sam)
+    forged = sam.client.post(
+        "/console/inbox/undo", data={"csrf_token": "wrong", **undo}
+    )
+
+    assert refused.status_code == 403
+    assert done.status_code == 200
+    assert f"Decision {decision.id} taken back: 1 message(s) back" in done.text
+    assert "Removed 1 example(s) from inbox.yml" in done.text
+    assert "wheres my parcel gone" in done.text  # back in the inbox
+    assert "553107" not in project.inbox_file.read_text(encoding="utf-8")
+    assert (again.status_code, forged.status_code) == (404, 403)
 
 
 def test_a_conflict_is_shown_and_the_typed_text_kept(
@@ -211,7 +250,7 @@ def test_only_ticked_messages_are_skipped(sam: Agent, messages, sessions) -> Non
     )
 
     assert response.status_code == 200
-    assert "Skipped 1 message(s)." in response.text
+    assert "skipped 1 message(s)." in response.text
     [decision] = recorded(sessions)
     assert decision.kind is InboxDecisionKind.SKIPPED
     assert decision.message_ids == [drop]

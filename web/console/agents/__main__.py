@@ -17,8 +17,14 @@ from web.console.agents import ensure_demo_agent
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Again: ") != first:
+    try:
+        first = getpass.getpass("Password: ")
+        again = getpass.getpass("Again: ")
+    except EOFError as exc:
+        raise DataError(
+            "no password typed (no terminal?): pipe it in with --password-stdin"
+        ) from exc
+    if again != first:
         raise DataError("the two passwords differ")
     return first
 
