@@ -98,6 +98,9 @@ cat <<MSG
   Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true
+# On Ctrl-C every service gets SIGINT too and may end before this shell runs its
+# trap; a moment's pause lets the trap stop everything quietly first.
+sleep 1
 for i in "${!pids[@]}"; do
   kill -0 "${pids[$i]}" 2>/dev/null || echo "run: ${names[$i]} stopped unexpectedly; see var/log/${names[$i]}.log" >&2
 done

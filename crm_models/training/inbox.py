@@ -719,7 +719,9 @@ class TrainerInbox:
             return result
 
         domain = self.domain()
-        if request.action is Action.OUT_OF_SCOPE:
+        if request.action is Action.OUT_OF_SCOPE or (
+            request.intent == OUT_OF_SCOPE_INTENT
+        ):  # "label ... out_of_scope" is the same decision
             intent = domain.check_label(OUT_OF_SCOPE_INTENT)
             kind = InboxDecisionKind.OUT_OF_SCOPE
         else:

@@ -288,3 +288,15 @@ def test_undo_after_a_later_write_takes_the_lines_out(
     assert code == 0
     assert "example: parcel status pls" in out
     assert "parcel status pls" not in project.inbox_file.read_text(encoding="utf-8")
+
+
+def test_labelling_as_out_of_scope_is_an_out_of_scope_decision(
+    inbox, messages, sessions, capsys
+) -> None:
+    group = messages.fallback("what's the weather like")
+
+    code, out, _ = run(inbox, capsys, "label", str(group), "out_of_scope")
+
+    assert code == 0
+    assert "labelled out_of_scope (out_of_scope)" in out
+    assert decisions(sessions)[0].kind.value == "out_of_scope"
