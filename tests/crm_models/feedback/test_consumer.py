@@ -258,17 +258,25 @@ def test_a_second_consumer_parking_first_makes_no_healthy_event_parked(
     assert stats.parked == 0
 
 
-def test_parked_events_are_replayed_once_their_cause_is_fixed(
-    make_consumer: MakeConsumer,
-    events_path: Path,
-    sessions: sessionmaker[Session],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def parked_once(
+    make_consumer: MakeConsumer, events_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FeedbackConsumer:
+    """A consumer that has parked row 7 ("what's the weather"), still broken;
+    ``monkeypatch.undo()`` mends it."""
     write_event_log(events_path, two_conversations())
     break_message(monkeypatch, "what's the weather")
     consumer = make_consumer(batch_size=8)
     consumer.run_once()
+    return consumer
 
+
+def test_parked_events_are_replayed_once_their_cause_is_fixed(
+    parked_once: FeedbackConsumer,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = parked_once
     still_broken = consumer.replay_parked()
     with sessions() as session:
         kept = session.scalars(select(ParkedEvent)).one()
@@ -287,15 +295,9 @@ def test_parked_events_are_replayed_once_their_cause_is_fixed(
 
 
 def test_parked_events_can_be_discarded_and_unknown_ones_are_refused(
-    make_consumer: MakeConsumer,
-    events_path: Path,
-    sessions: sessionmaker[Session],
-    monkeypatch: pytest.MonkeyPatch,
+    parked_once: FeedbackConsumer, sessions: sessionmaker[Session]
 ) -> None:
-    write_event_log(events_path, two_conversations())
-    break_message(monkeypatch, "what's the weather")
-    consumer = make_consumer(batch_size=8)
-    consumer.run_once()
+    consumer = parked_once
     with sessions() as session:
         parked_id = session.scalars(select(ParkedEvent.id)).one()
 
