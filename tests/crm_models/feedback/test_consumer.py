@@ -636,22 +636,16 @@ def test_crash_after_answering_in_a_later_batch_keeps_the_answer_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write_event_log(events_path, handoff_conversation())
-    real_add_message = consumer_module.BatchWriter.add_message
-
-    def failing_add_message(self: Any, conversation: Any, key: str, event: Any) -> None:
-        # "my order is ...": its batch has just marked "hello? anyone" as paused.
-        if event["text"].startswith("my order"):
-            raise OperationalError("INSERT", {}, Exception("database or disk is full"))
-        real_add_message(self, conversation, key, event)
-
-    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", failing_add_message)
+    # Its batch has just marked "hello? anyone" as paused.
+    full = OperationalError("INSERT", {}, Exception("database or disk is full"))
+    break_message(monkeypatch, "my order is 536365", full)
     with pytest.raises(OperationalError, match="disk is full"):
         make_consumer(batch_size=2).run_once()
 
     # "hello? anyone" was committed by the batch before, still waiting.
     assert _next_actions(sessions, "conv-h") == ["action_human_handoff", None]
 
-    monkeypatch.setattr(consumer_module.BatchWriter, "add_message", real_add_message)
+    monkeypatch.undo()
     make_consumer(batch_size=2).run_once()
     clean = FeedbackConsumer.from_settings(
         make_settings(tmp_path, database_url=f"sqlite:///{tmp_path / 'clean.db'}"),
